@@ -1,0 +1,29 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c constraints.txt -e '.[convert,test]'
+	# tf-keras only to build Keras 2 SavedModels in tests; it asks for the full
+	# `tensorflow` wheel, but tensorflow-cpu provides the same module.
+	$(PIP) install --quiet --no-deps -c constraints.txt tf-keras
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/litesig demo build/demo --force
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/inspect_speed.py
+
+clean:
+	rm -rf $(VENV) build
