@@ -1,0 +1,56 @@
+"""litesig: TensorFlow SavedModels and Keras models to .tflite with the signatures you name, proven by running them.
+
+The public API mirrors the CLI. Attributes load lazily: `import litesig` imports neither
+TensorFlow nor numpy; only `convert` and `verify` against a TensorFlow source import TensorFlow.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "convert": "convert",
+    "ConvertResult": "convert",
+    "Spec": "spec",
+    "ConvertOptions": "spec",
+    "load_spec": "spec",
+    "spec_from_dict": "spec",
+    "inspect": "model_info",
+    "ModelInfo": "model_info",
+    "run": "runtime",
+    "Runner": "runtime",
+    "verify": "verify",
+    "VerifyReport": "verify",
+    "Tolerance": "verify",
+    "bench": "bench",
+    "rename": "rename",
+    "codegen": "codegen",
+    "LitesigError": "errors",
+    "InvalidInput": "errors",
+    "SignatureNotFound": "errors",
+    "NotATFLiteModel": "errors",
+    "ConversionFailed": "errors",
+    "VerificationFailed": "errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .convert import ConvertResult, convert
+    from .errors import (ConversionFailed, InvalidInput, LitesigError, NotATFLiteModel,
+                         SignatureNotFound, VerificationFailed)
+    from .runtime import Runner, run
+    from .spec import ConvertOptions, Spec, load_spec, spec_from_dict
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'litesig' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,90 @@
+"""Reading model bytes from any accepted input, and writing output files atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .errors import LitesigError, OutputExists
+
+ModelInput = "str | os.PathLike[str] | bytes"
+
+
+def describe(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -> str:
+    """A short name for messages: the path, or '<N bytes>'."""
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return f"<{len(model)} bytes>"
+    return os.fspath(model)
+
+
+def read_model_bytes(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -> bytes:
+    """Return the bytes of a model given as a path or as bytes."""
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model)
+    path = Path(model)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise LitesigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LitesigError(f"{path}: is a directory, expected a .tflite file") from None
+    except OSError as e:
+        raise LitesigError(f"{path}: cannot read: {e.strerror}") from None
+
+
+def check_writable(path: str | os.PathLike[str], *, force: bool) -> Path:
+    """Refuse to overwrite an existing file unless force; return the path."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise OutputExists(str(path))
+    if path.is_dir():
+        raise LitesigError(f"{path}: is a directory; give a file name such as {path / 'model.tflite'}")
+    return path
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None] | bytes) -> Path:
+    """Write to a temporary file beside `path`, then rename over it: never a partial file.
+
+    `write` is either the bytes to write, or a function that fills the temporary path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        if isinstance(write, (bytes, bytearray)):
+            with os.fdopen(fd, "wb") as f:
+                f.write(write)
+        else:
+            os.close(fd)
+            write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[Callable[[], str]]:
+    """Capture what C++ code writes to fd 2 (converter logs, LiteRT's INFO lines); yields a reader of it."""
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        try:
+            saved = os.dup(2)
+        except OSError:  # no fd 2 (embedded interpreters): capture nothing
+            yield lambda: ""
+            return
+        os.dup2(sink.fileno(), 2)
+
+        def read() -> str:
+            sink.seek(0)
+            return sink.read().decode("utf-8", errors="replace")
+
+        try:
+            yield read
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

@@ -1,0 +1,103 @@
+"""Drawing library results as terminal tables (rich). JSON is drawn in cli.py from the same objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from .model_info import ModelInfo, QuantInfo, TensorInfo
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def _quant(q: QuantInfo | None) -> str:
+    if q is None:
+        return ""
+    if q.per_axis:
+        return f"per-axis {q.axis} ({q.channels} ch) scale {q.scale_min:.3g}..{q.scale_max:.3g}"
+    return f"scale {q.scale:.4g} zp {q.zero_point}"
+
+
+def _tensor_rows(table: Table, kind: str, tensors: dict[str, TensorInfo]) -> None:
+    for t in tensors.values():
+        table.add_row(kind, escape(t.name), t.dtype, str(t.shape), escape(t.tensor), _quant(t.quantization))
+
+
+def signatures_table(info: ModelInfo) -> list[Table]:
+    tables = []
+    for sig in info.signatures.values():
+        table = Table(title=f"signature [bold]{escape(sig.name)}[/] (subgraph {sig.subgraph})", title_justify="left")
+        for col in ("", "name", "dtype", "shape", "tensor", "quantization"):
+            table.add_column(col)
+        _tensor_rows(table, "input", sig.inputs)
+        _tensor_rows(table, "output", sig.outputs)
+        tables.append(table)
+    return tables
+
+
+def model_info(console: Any, info: ModelInfo) -> None:
+    console.print(f"[bold]{escape(info.path)}[/]: {_mb(info.size_bytes)} (weights {_mb(info.weights_bytes)}, graph {_mb(info.graph_bytes)}), "
+                  f"schema v{info.version}, {len(info.subgraphs)} subgraph(s), {info.tensors} tensors")
+    if info.model_name or info.model_description:
+        console.print(f"metadata: {escape(info.model_name or '')} {escape(info.model_description or '')}")
+    for table in signatures_table(info):
+        console.print(table)
+    ops = Table(title="operators", title_justify="left")
+    ops.add_column("op")
+    ops.add_column("count", justify="right")
+    for name, count in info.ops.items():
+        flag = " [yellow](Flex)[/]" if name in info.flex_ops else (" [yellow](custom)[/]" if name in info.custom_ops else "")
+        ops.add_row(escape(name) + flag, str(count))
+    console.print(ops)
+    if info.metadata:
+        console.print("metadata entries: " + ", ".join(escape(m) for m in info.metadata))
+    if info.warnings:
+        console.print(f"[bold yellow]{len(info.warnings)} warning(s)[/]")
+        for w in info.warnings:
+            console.print(f"  [yellow]{w.code}[/]: {escape(w.message)}\n    fix: {escape(w.fix)}")
+    else:
+        console.print("[green]no warnings[/]")
+
+
+def verification(console: Any, report: Any) -> None:
+    table = Table(title=f"parity: {escape(report.model)} vs {escape(report.against)} (tolerance: {report.tolerance.name})", title_justify="left")
+    for col in ("signature/output", "cases", "max abs", "max rel", "rmse", "cosine", "NaN/Inf", "result"):
+        table.add_column(col, justify="left" if col in ("signature/output", "result") else "right")
+    counts: dict[str, int] = {}
+    for case in report.cases:
+        for out in case.outputs:
+            key = f"{case.signature}/{out.name}"
+            counts[key] = counts.get(key, 0) + 1
+    for key, out in report.worst().items():
+        table.add_row(escape(key), str(counts.get(key, 0)), f"{out.max_abs:.3g}", f"{out.max_rel:.3g}", f"{out.rmse:.3g}",
+                      f"{out.cosine:.6f}", f"{out.nan}/{out.inf}", "[green]pass[/]" if out.passed else f"[red]FAIL[/] {escape(out.why)}")
+    console.print(table)
+    for case in report.cases:
+        if case.error:
+            console.print(f"[red]{escape(case.signature)} {case.input_shapes}: {escape(case.error)}[/]")
+
+
+def converted(console: Any, result: Any) -> None:
+    from .model_info import inspect
+
+    console.print(f"[green]wrote[/] [bold]{escape(str(result.path))}[/] ({_mb(result.size_bytes)}, {result.optimize})")
+    for table in signatures_table(inspect(result.path)):
+        console.print(table)
+    if result.verification is not None:
+        verification(console, result.verification)
+    console.print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
+
+
+def demo(console: Any, outcome: Any) -> None:
+    console.print(f"[bold]seed example[/] in {escape(str(outcome.directory))}: {', '.join(escape(f) for f in outcome.files)}")
+    converted(console, outcome.result)
+    console.print(f"get_signature_list(): {escape(repr(outcome.signature_list))}")
+    for sig, details in outcome.details.items():
+        for kind in ("inputs", "outputs"):
+            for name, d in details[kind].items():
+                console.print(f"  {escape(sig)} {kind[:-1]} {escape(name)}: dtype={d['dtype']} shape={d['shape']} "
+                              f"shape_signature={d['shape_signature']} tensor={escape(d['tensor'])}")
