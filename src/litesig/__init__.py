@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "convert": "convert",
-    "ConvertResult": "convert",
+    "convert": "conversion",
+    "ConvertResult": "conversion",
     "Spec": "spec",
     "ConvertOptions": "spec",
     "load_spec": "spec",
@@ -21,12 +21,12 @@ _EXPORTS = {
     "ModelInfo": "model_info",
     "run": "runtime",
     "Runner": "runtime",
-    "verify": "verify",
-    "VerifyReport": "verify",
-    "Tolerance": "verify",
-    "bench": "bench",
-    "rename": "rename",
-    "codegen": "codegen",
+    "verify": "parity",
+    "VerifyReport": "parity",
+    "Tolerance": "parity",
+    "bench": "runtime",
+    "rename": "renaming",
+    "generate_code": "codegen",
     "LitesigError": "errors",
     "InvalidInput": "errors",
     "SignatureNotFound": "errors",
@@ -38,7 +38,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .convert import ConvertResult, convert
+    from .conversion import ConvertResult, convert
     from .errors import (ConversionFailed, InvalidInput, LitesigError, NotATFLiteModel,
                          SignatureNotFound, VerificationFailed)
     from .runtime import Runner, run

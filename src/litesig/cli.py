@@ -165,7 +165,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_convert(args: argparse.Namespace, ui: Ui) -> int:
-    from .convert import convert
+    from .conversion import convert
 
     with ui.progress() as progress:
         result = convert(

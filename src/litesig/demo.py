@@ -66,7 +66,7 @@ def build_models(directory: Path, *, seed: int = 0) -> Path:
 
 def run_demo(directory: Path, *, force: bool = False, progress: Callable[[str], None] | None = None) -> DemoOutcome:
     """Build the seed example, convert it with float16, and read back what an app would see."""
-    from .convert import convert
+    from .conversion import convert
     from .runtime import Runner
 
     files = ["model_a.keras", "model_b.keras", "litesig.toml", "model.tflite"]

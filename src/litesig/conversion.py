@@ -24,7 +24,7 @@ from ._io import captured_stderr, check_writable, write_atomic
 from .errors import ConversionFailed, InvalidInput, LitesigError, Problem, VerificationFailed
 from .sources import Loader, SourceModel
 from .spec import ConvertOptions, InputSpec, ModelSource, OutputRef, SignatureSpec, Spec, load_spec
-from .verify import Tolerance, VerifyReport, run_parity
+from .parity import Tolerance, VerifyReport, run_parity
 
 Progress = Callable[[str], None]
 
@@ -456,7 +456,7 @@ def _samples(array: np.ndarray, inp: InputSpec, key: str, problems: list[Problem
         return None
     got = samples[0].shape
     if len(got) != len(shape) or any(d != -1 and d != g for d, g in zip(shape, got)):
-        problems.append(Problem(key, f"each sample has shape {list(got)}, the input takes {list(shape)}"))
+        problems.append(Problem(key, f"array of shape {list(array.shape)} gives samples of shape {list(got)}; the input takes {list(shape)} (first axis = samples)"))
         return None
     if array.dtype.kind != np.dtype(inp.dtype).kind:
         problems.append(Problem(key, f"dtype {array.dtype}, the input takes {inp.dtype}"))
