@@ -123,3 +123,48 @@ def seed_spec(models_dir, tmp_path):
 def keras_outputs(keras_model, x):
     out = keras_model(x, training=False)
     return out.numpy() if hasattr(out, "numpy") else out
+
+
+@pytest.fixture(scope="session")
+def converted(models_dir, tmp_path_factory):
+    """Converted .tflite files shared by the read-only tests: name -> path."""
+    import litesig
+
+    d = tmp_path_factory.mktemp("converted")
+    out = {}
+    out["seed"] = litesig.convert(models_dir / "litesig.toml", d / "seed.tflite", optimize="none").path
+    out["seed_f16"] = litesig.convert(models_dir / "litesig.toml", d / "seed_f16.tflite", optimize="float16").path
+    calib = d / "calib.npz"
+    np.savez(calib, x_input=np.random.default_rng(0).uniform(-1, 1, (8, 128, 3)).astype(np.float32))
+    out["seed_int8"] = litesig.convert(models_dir / "litesig.toml", d / "seed_int8.tflite", optimize="int8", calibration=calib).path
+    out["coder"] = litesig.convert(models_dir / "coder", d / "coder.tflite").path
+    out["multi"] = litesig.convert(models_dir / "multi.keras", d / "multi.tflite", signature="detect").path
+    out["flex"] = litesig.convert(models_dir / "stringer", d / "flex.tflite", select_tf_ops=True, verify=False).path
+    return out
+
+
+@pytest.fixture(scope="session")
+def textbook_nan_model(keras, tf, tmp_path_factory):
+    """The textbook tf.Module recipe on Keras 3: converts, lists perfect signatures, computes NaN/garbage."""
+    d = tmp_path_factory.mktemp("textbook")
+    a = keras.Sequential([keras.Input((128, 3)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    b = keras.Sequential([keras.Input((128, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    a.save(d / "model_a.keras")
+    b.save(d / "model_b.keras")
+
+    class Wrapper(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = a, b
+
+        @tf.function
+        def __call__(self, x):
+            return {"my_output_a": self.a(x), "my_output_b": self.b(x)}
+
+    module = Wrapper()
+    fn = module.__call__.get_concrete_function(tf.TensorSpec((None, 128, 3), tf.float32, name="x_input"))
+    tf.saved_model.save(module, str(d / "saved"), signatures={"sample_method_name": fn})
+    content = tf.lite.TFLiteConverter.from_saved_model(str(d / "saved")).convert()
+    (d / "textbook.tflite").write_bytes(content)
+    (d / "litesig.toml").write_text(SEED_SPEC.format(optimize="none", extra=""))
+    return d
