@@ -207,6 +207,17 @@ def test_existing_output_needs_force(seed_spec, tmp_path):
     assert out.read_bytes()[4:8] == b"TFL3"
 
 
+def test_output_file_gets_the_usual_permissions(seed_spec, tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        out = litesig.convert(seed_spec(), tmp_path / "m.tflite").path
+    finally:
+        os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o644
+
+
 def test_failed_verification_writes_nothing(seed_spec, tmp_path):
     impossible = Tolerance(atol=0.0, rtol=0.0, min_cosine=1.5)
     with pytest.raises(VerificationFailed, match="was not written"):

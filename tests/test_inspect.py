@@ -213,3 +213,15 @@ def test_fuzz_random_bytes(blob):
             litesig.inspect(data)
         except NotATFLiteModel:
             pass
+
+
+def test_weight_buffers_larger_than_the_element_cap_are_fine(converted, tmp_path):
+    """The cap on vector lengths guards structure (tensors, ops); weight bytes only have to fit in the file."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(converted["seed"]))
+    buf = model.buffers[model.metadata[0].buffer]  # a metadata buffer: a safe place for big unused bytes
+    buf.data = np.zeros(fb.MAX_ELEMENTS + 1, np.uint8)
+    flatbuffer_utils.write_model(model, str(tmp_path / "bigbuf.tflite"))
+    info = litesig.inspect(tmp_path / "bigbuf.tflite")
+    assert info.weights_bytes > fb.MAX_ELEMENTS

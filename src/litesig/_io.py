@@ -45,6 +45,12 @@ def check_writable(path: str | os.PathLike[str], *, force: bool) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None] | bytes) -> Path:
     """Write to a temporary file beside `path`, then rename over it: never a partial file.
 
@@ -61,6 +67,7 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None] | b
         else:
             os.close(fd)
             write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode a plain open() would
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

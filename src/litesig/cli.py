@@ -15,7 +15,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput, LitesigError
+from ._io import check_writable, write_atomic
+from .errors import InvalidInput, LitesigError, Problem
 
 EPILOG_CONVERT = """\
 examples:
@@ -148,6 +149,47 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("model", help="the .tflite file")
     _common(p)
 
+    p = command("run", "run one signature on the LiteRT runtime", _cmd_run,
+                "examples:\n  litesig run model.tflite --signature sample_method_name --input x_input=x.npy -o out.npz\n"
+                "  litesig run model.tflite --inputs batch.npz --json          # keys = input names\n"
+                "  litesig run model.tflite --random                         # seeded random inputs, dynamic dims = 1")
+    p.add_argument("model", help="the .tflite file")
+    p.add_argument("--signature", help="which signature (may be left out when the file has one)")
+    p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy", help="one input from a .npy file (repeatable)")
+    p.add_argument("--inputs", metavar="FILE.npz", help="all inputs from an .npz keyed by input name (or '<signature>/<input>')")
+    p.add_argument("--random", action="store_true", help="run on seeded random inputs (dynamic dims = 1)")
+    p.add_argument("-o", "--output", help="write the outputs to this .npz, keyed by output name")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite the output file")
+    _common(p)
+
+    p = command("verify", "run a .tflite and its source on the same inputs and compare every output (exit 1 on failure)", _cmd_verify,
+                "examples:\n  litesig verify model.tflite --against litesig.toml\n"
+                "  litesig verify model.tflite --against model.keras --samples 8 --batch-sizes 1,3 --json\n"
+                "  litesig verify model_int8.tflite --against model_f32.tflite\n\n"
+                "Tolerances default by what the file is (float32 tight, float16 looser, int8 by cosine); see the README.")
+    p.add_argument("model", help="the .tflite file to check")
+    p.add_argument("--against", required=True, help="a litesig.toml spec, a SavedModel directory, a .keras/.h5 model, or another .tflite")
+    p.add_argument("--signature", help="check only this signature")
+    p.add_argument("--samples", type=int, default=1, help="random input sets per batch size (default 1)")
+    p.add_argument("--batch-sizes", type=lambda t: [int(x) for x in _csv(t)], default=[1, 3], help="sizes for dynamic batch dims (default 1,3)")
+    p.add_argument("--inputs", metavar="FILE.npz", help="your own inputs instead of random ones")
+    p.add_argument("--atol", type=float, help="absolute tolerance, scaled by max(1, max|reference|)")
+    p.add_argument("--rtol", type=float, help="relative tolerance")
+    p.add_argument("--min-cosine", type=float, help="minimum cosine similarity")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--unsafe", action="store_true", help="load .keras files that hold Python code")
+    _common(p)
+
+    p = command("bench", "latency of one signature on LiteRT: init, first invoke, percentiles, peak memory", _cmd_bench,
+                "example:\n  litesig bench model.tflite --signature encode --runs 200 --warmup 20 --threads 2 --shape x_input=1,128,3")
+    p.add_argument("model", help="the .tflite file")
+    p.add_argument("--signature", help="which signature (may be left out when the file has one)")
+    p.add_argument("--runs", type=int, default=100, help="timed invokes (default 100)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed invokes first (default 10)")
+    p.add_argument("--threads", type=int, help="interpreter threads (default: LiteRT's)")
+    p.add_argument("--shape", action="append", default=[], metavar="NAME=D0,D1,...", help="a shape for an input with dynamic dims (repeatable)")
+    _common(p)
+
     p = command("demo", "build the seed example (two Keras models, one signature), convert it with float16 and show the result", _cmd_demo)
     p.add_argument("directory", nargs="?", default="litesig-demo", help="where to write the example (default: ./litesig-demo)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an earlier demo's files")
@@ -220,4 +262,145 @@ def _cmd_demo(args: argparse.Namespace, ui: Ui) -> int:
     from . import render
 
     render.demo(ui.console, outcome)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# run / verify / bench
+
+
+def _load_array(path: str, what: str) -> Any:
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InvalidInput(path, [Problem(what, "no such file")]) from None
+    except Exception as e:
+        raise InvalidInput(path, [Problem(what, f"not a readable .npy/.npz file: {e}")]) from None
+
+
+def _run_inputs(args: argparse.Namespace, signature: str, runner: Any) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    problems = []
+    if args.inputs:
+        npz = _load_array(args.inputs, "--inputs")
+        if not hasattr(npz, "files"):
+            raise InvalidInput(args.inputs, [Problem("--inputs", "expected an .npz archive (np.savez), got a single array")])
+        with npz:
+            for key in npz.files:
+                name = key.split("/", 1)[1] if key.startswith(f"{signature}/") else key
+                if "/" not in name:
+                    inputs[name] = npz[key]
+    for item in args.input:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            problems.append(Problem("--input", f"expected NAME=FILE.npy, got {item!r}"))
+            continue
+        inputs[name] = _load_array(path, f"--input {name}")
+    if problems:
+        raise InvalidInput("run", problems)
+    if args.random:
+        import numpy as np
+
+        from .parity import sample_inputs
+
+        random = sample_inputs(runner.input_details(signature), batch=1, dynamic=1, rng=np.random.default_rng(0))
+        inputs = {**random, **inputs}
+    if not inputs:
+        raise InvalidInput("run", [Problem("inputs", "none given: use --input NAME=FILE.npy, --inputs FILE.npz or --random")])
+    return inputs
+
+
+def _array_summary(value: Any, full: bool) -> dict[str, Any]:
+    import numpy as np
+
+    a = np.asarray(value)
+    d: dict[str, Any] = {"dtype": str(a.dtype), "shape": list(a.shape)}
+    if a.size and a.dtype.kind in "fiub":
+        d.update(min=float(a.min()), max=float(a.max()), mean=float(a.astype(np.float64).mean()))
+    if full:
+        d["values"] = a.tolist() if a.size <= 100_000 else None
+    else:
+        d["first"] = a.ravel()[:6].tolist()
+    return d
+
+
+def _cmd_run(args: argparse.Namespace, ui: Ui) -> int:
+    from .runtime import Runner
+
+    if args.output:
+        check_writable(args.output, force=args.force)
+    runner = Runner(args.model)
+    signature = runner.resolve(args.signature)
+    outputs = runner.run(_run_inputs(args, signature, runner), signature=signature)
+    if args.output:
+        import numpy as np
+
+        write_atomic(args.output, lambda tmp: np.savez(open(tmp, "wb"), **outputs))
+    if ui.json_mode:
+        ui.print_json({"signature": signature, "outputs": {n: _array_summary(v, full=not args.output) for n, v in outputs.items()},
+                       "written": args.output})
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"signature {signature}", title_justify="left")
+    for col in ("output", "dtype", "shape", "min", "max", "mean", "first values"):
+        table.add_column(col)
+    for name, value in outputs.items():
+        s = _array_summary(value, full=False)
+        table.add_row(name, s["dtype"], str(s["shape"]), *(f"{s[k]:.4g}" if k in s else "" for k in ("min", "max", "mean")),
+                      ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in s["first"]))
+    ui.console.print(table)
+    if args.output:
+        ui.console.print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
+    from .parity import verify
+
+    with ui.progress() as progress:
+        report = verify(args.model, args.against, signature=args.signature, samples=args.samples, batch_sizes=args.batch_sizes,
+                        inputs=args.inputs, atol=args.atol, rtol=args.rtol, min_cosine=args.min_cosine, seed=args.seed,
+                        unsafe=args.unsafe, progress=progress)
+    if ui.json_mode:
+        ui.print_json(report.to_dict())
+    else:
+        from . import render
+
+        render.verification(ui.console, report)
+        ui.console.print("[green]PASS[/]" if report.passed else f"[red]FAIL[/]: {len(report.failures())} failing output(s)")
+    return 0 if report.passed else 1
+
+
+def _parse_shapes(items: Sequence[str]) -> dict[str, list[int]]:
+    shapes, problems = {}, []
+    for item in items:
+        name, sep, dims = item.partition("=")
+        try:
+            shapes[name] = [int(d) for d in dims.split(",")]
+            if not sep or not name or any(d < 1 for d in shapes[name]):
+                raise ValueError
+        except ValueError:
+            problems.append(Problem("--shape", f"expected NAME=D0,D1,... with positive sizes, got {item!r}"))
+    if problems:
+        raise InvalidInput("bench", problems)
+    return shapes
+
+
+def _cmd_bench(args: argparse.Namespace, ui: Ui) -> int:
+    from dataclasses import asdict
+
+    from .runtime import bench
+
+    result = bench(args.model, signature=args.signature, runs=args.runs, warmup=args.warmup, threads=args.threads,
+                   shapes=_parse_shapes(args.shape))
+    if ui.json_mode:
+        ui.print_json(asdict(result))
+        return 0
+    ui.console.print(f"[bold]{result.model}[/] signature [bold]{result.signature}[/], threads {result.threads or 'default'}, inputs {result.input_shapes}")
+    ui.console.print(f"init {result.init_ms:.2f} ms, first invoke {result.first_invoke_ms:.2f} ms, {result.warmup} warmup + {result.runs} runs")
+    ui.console.print(f"min {result.min_ms:.3f}  median {result.median_ms:.3f}  mean {result.mean_ms:.3f}  p90 {result.p90_ms:.3f}  "
+                     f"p99 {result.p99_ms:.3f}  max {result.max_ms:.3f} ms;  peak memory {result.peak_rss_mib:.0f} MiB")
     return 0

@@ -123,22 +123,19 @@ def convert(
 
         tf = import_tf()
     loader = Loader(unsafe=options.unsafe)
-    with _timed(timings, "load_models"):
-        say("Loading models")
-        if spec is None:
+    if spec is None:
+        with _timed(timings, "load_models"):
+            say("Loading models")
             spec = _spec_from_flags(Path(source), loader, signature, signature_keys, input_names, output_names, options)  # type: ignore[arg-type]
-        sources = {key: loader.load(key, m.path, m.signature) for key, m in spec.models.items()}
-        plans = _plan(spec, sources)
-    with _timed(timings, "trace"):
-        say("Tracing signatures")
-        module, functions = _wrap(tf, plans, sources)
+    traced = trace(spec, loader=loader, timings=timings, progress=say)
+    plans, functions = traced.plans, traced.functions
     calibration_data = _calibration(options, plans) if options.optimize == "int8" else None
 
     with tempfile.TemporaryDirectory(prefix="litesig-") as tmp:
         saved = Path(tmp) / "saved_model"
         with _timed(timings, "save"):
             say("Saving the wrapped SavedModel")
-            tf.saved_model.save(module, str(saved), signatures=functions)
+            tf.saved_model.save(traced.module, str(saved), signatures=functions)
         with _timed(timings, "convert"):
             n = len(next(iter(calibration_data.values()))) if calibration_data else 0
             say("Converting" + (f" and calibrating int8 on {n} samples per signature" if calibration_data else ""))
@@ -148,7 +145,7 @@ def convert(
     if verify:
         with _timed(timings, "verify"):
             say("Verifying the result against the source")
-            report = _verify(content, plans, functions, sources, tf, tolerance or Tolerance.for_mode(options.optimize), spec.source, out_path)
+            report = _verify(content, traced, tolerance or Tolerance.for_mode(options.optimize), spec.source, out_path)
         if not report.passed:
             raise VerificationFailed(
                 f"{out_path} was not written: the converted model does not compute what the source computes:\n  - "
@@ -164,6 +161,44 @@ def convert(
         timings=timings,
         verification=report,
     )
+
+
+@dataclass(frozen=True)
+class Traced:
+    """A spec's signatures as TensorFlow functions: the thing converted, and the reference verify compares with."""
+
+    plans: list[_Plan]
+    functions: dict[str, Any]  # signature -> concrete function taking the inputs positionally
+    sources: dict[str, SourceModel]
+    module: Any  # the tf.Module that tracks every variable
+
+    def __call__(self, signature: str, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one signature in TensorFlow on numpy inputs keyed by input name."""
+        plan = next(p for p in self.plans if p.name == signature)
+        return {k: v.numpy() for k, v in self.functions[signature](*[feed[i.name] for i in plan.inputs]).items()}
+
+    def int_high(self) -> dict[str, int | None]:
+        """Per signature, an exclusive bound for random integer inputs (the smallest Embedding fed)."""
+        return {p.name: min((h for r in p.routes if (h := self.sources[r.model].int_high)), default=None) for p in self.plans}
+
+
+def trace(spec: Spec, *, loader: Loader | None = None, timings: dict[str, float] | None = None,
+          progress: Progress | None = None) -> Traced:
+    """Load a spec's models, route its signatures, and trace one tf.function per signature."""
+    say = progress or (lambda _step: None)
+    timings = {} if timings is None else timings
+    loader = loader or Loader(unsafe=spec.options.unsafe)
+    from ._tf import import_tf
+
+    tf = import_tf()
+    with _timed(timings, "load_models"):
+        say("Loading models")
+        sources = {key: loader.load(key, m.path, m.signature) for key, m in spec.models.items()}
+        plans = _plan(spec, sources)
+    with _timed(timings, "trace"):
+        say("Tracing signatures")
+        module, functions = _wrap(tf, plans, sources)
+    return Traced(plans, functions, sources, module)
 
 
 def _is_spec_file(source: object) -> bool:
@@ -468,21 +503,11 @@ def _samples(array: np.ndarray, inp: InputSpec, key: str, problems: list[Problem
 # Verifying what was converted, before it is written
 
 
-def _verify(content: bytes, plans: Sequence[_Plan], functions: Mapping[str, Any], sources: Mapping[str, SourceModel],
-            tf: Any, tolerance: Tolerance, against: str, out_path: Path) -> VerifyReport:
+def _verify(content: bytes, traced: Traced, tolerance: Tolerance, against: str, out_path: Path) -> VerifyReport:
     from .runtime import Runner
 
-    runner = Runner(content)
-
-    def reference(sig: str, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        fn = functions[sig]
-        plan = next(p for p in plans if p.name == sig)
-        args = [tf.constant(feed[i.name]) for i in plan.inputs]
-        return {k: v.numpy() for k, v in fn(*args).items()}
-
-    int_high = {p.name: min((h for r in p.routes if (h := sources[r.model].int_high)), default=None) for p in plans}
     try:
-        return run_parity(runner, reference, signatures=[p.name for p in plans], tolerance=tolerance,
-                          model_name=str(out_path), against=against, int_high=int_high)
+        return run_parity(Runner(content), traced, signatures=[p.name for p in traced.plans], tolerance=tolerance,
+                          model_name=str(out_path), against=against, int_high=traced.int_high())
     except LitesigError as e:
         raise VerificationFailed(f"{out_path} was not written: the converted model cannot be run: {e}") from None

@@ -94,14 +94,18 @@ class _Table:
         pos = self.field(slot)
         return _string_at(self.buf, self.buf.uoffset(pos, what), what) if pos else None
 
-    def vector(self, slot: int, elem_size: int, what: str) -> tuple[int, int]:
-        """(position of the first element, element count); (0, 0) if absent."""
+    def vector(self, slot: int, elem_size: int, what: str, *, capped: bool = True) -> tuple[int, int]:
+        """(position of the first element, element count); (0, 0) if absent.
+
+        `capped` vectors are iterated, so an absurd count is refused; byte data (weights) is
+        never iterated and only has to fit in the file.
+        """
         pos = self.field(slot)
         if not pos:
             return 0, 0
         start = self.buf.uoffset(pos, what)
         count = int(self.buf.read(_U32, start, f"{what} length"))
-        if count > MAX_ELEMENTS:
+        if capped and count > MAX_ELEMENTS:
             raise self.buf.fail(f"{what} claims {count} elements (more than {MAX_ELEMENTS})")
         if start + 4 + count * elem_size > self.buf.size:
             raise self.buf.fail(f"{what} at byte {start} claims {count} elements, past the end of the file")
@@ -299,7 +303,7 @@ def parse(data: bytes | bytearray | mmap.mmap | memoryview) -> Model:
 
 
 def _buffer(t: _Table, buf: _Buf) -> Buffer:
-    start, count = t.vector(0, 1, f"{t.what}.data")
+    start, count = t.vector(0, 1, f"{t.what}.data", capped=False)
     offset, size = int(t.scalar(1, _U64)), int(t.scalar(2, _U64))
     if offset > 1 and offset + size > buf.size:
         raise buf.fail(f"{t.what} holds {size} bytes at file offset {offset}, past the end of the file ({buf.size} bytes)")

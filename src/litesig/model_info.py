@@ -87,6 +87,7 @@ class ModelInfo:
     graph_bytes: int
     description: str | None
     metadata: list[str]
+    precision: str = "none"  # none (float32) | float16 | dynamic-int8 | int8, as litesig's --optimize names it
     model_name: str | None = None  # from TFLite Support metadata, where present
     model_description: str | None = None
     warnings: list[Warning] = field(default_factory=list)
@@ -137,9 +138,34 @@ def inspect(model: str | os.PathLike[str] | bytes) -> ModelInfo:
         graph_bytes=max(0, m.size - weights),
         description=m.description,
         metadata=[md.name for md in m.metadata],
+        precision=precision(m),
         **_support_metadata(model, m),
     )
     return _with_warnings(info, m)
+
+
+def precision(m: fb.Model) -> str:
+    """What optimize mode the file looks converted with: int8 activations, int8 weights only, float16 weights, or none."""
+    def constant(t: fb.Tensor) -> bool:
+        return m.buffers[t.buffer].nbytes > 0
+
+    quantized_types = {3, 7, 9}  # UINT8, INT16, INT8
+    activations = weights = f16 = False
+    for sg in m.subgraphs:
+        produced = {i for op in sg.operators for i in op.outputs if i >= 0}
+        for i, t in enumerate(sg.tensors):
+            if t.type in quantized_types and t.quantization is not None:
+                if constant(t):
+                    weights = True
+                elif i in produced:
+                    activations = True
+            elif t.type == 1 and constant(t):  # FLOAT16
+                f16 = True
+    if activations:
+        return "int8"
+    if weights:
+        return "dynamic-int8"
+    return "float16" if f16 else "none"
 
 
 def dtype_name(type_code: int) -> str:

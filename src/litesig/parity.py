@@ -7,8 +7,10 @@ This module imports neither TensorFlow nor Keras at import time; references that
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -238,3 +240,182 @@ def run_parity(
                 reports.append(compare(name, want[name], value, tolerance))
             cases.append(CaseReport(sig, shapes, tuple(reports)))
     return VerifyReport(model=model_name, against=against, tolerance=tolerance, cases=tuple(cases))
+
+
+def verify(
+    model: str | os.PathLike[str] | bytes,
+    against: Any,
+    *,
+    signature: str | None = None,
+    samples: int = 1,
+    batch_sizes: Sequence[int] = (1, 3),
+    inputs: str | os.PathLike[str] | Mapping[str, np.ndarray] | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    min_cosine: float | None = None,
+    seed: int = 0,
+    unsafe: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> VerifyReport:
+    """Run every signature of `model` (or one) and `against` on the same inputs; report every output.
+
+    Args:
+        model: the .tflite to check (path or bytes).
+        against: a litesig.toml spec (or Spec), a SavedModel directory (its signature of the same
+            name), a .keras/.h5 model (for a single-signature file), or another .tflite.
+        signature: check only this signature.
+        samples: random input sets per batch size.
+        batch_sizes: sizes tried for the first dynamic dim (later dynamic dims take 4 and 7).
+        inputs: your own inputs instead of random ones: an .npz or a dict keyed
+            "<signature>/<input>" or "<input>".
+        atol / rtol / min_cosine: override the defaults chosen from what the file is.
+
+    Returns:
+        A VerifyReport; `.passed` is False when any output of any case fails.
+    """
+    from ._io import describe
+    from .model_info import inspect
+
+    say = progress or (lambda _step: None)
+    info = inspect(model)
+    runner = Runner(model)
+    signatures = [runner.resolve(signature)] if signature else runner.signatures
+    if not signatures:
+        from .errors import LitesigError
+
+        raise LitesigError(f"{describe(model)}: the model has no signatures to verify")
+    mode = info.precision
+    say(f"Preparing the reference ({_describe_against(against)})")
+    reference, other_mode, int_high = _reference(against, signatures, runner, unsafe=unsafe)
+    if other_mode is not None and _MODES.index(other_mode) > _MODES.index(mode):
+        mode = other_mode
+    base = Tolerance.for_mode(mode)
+    tol = Tolerance(atol=base.atol if atol is None else atol, rtol=base.rtol if rtol is None else rtol,
+                    min_cosine=base.min_cosine if min_cosine is None else min_cosine,
+                    name=base.name if (atol, rtol, min_cosine) == (None, None, None) else f"{base.name}, overridden")
+    feeds = _user_inputs(inputs, signatures, runner) if inputs is not None else None
+    say("Running both sides")
+    return run_parity(runner, reference, signatures=signatures, tolerance=tol, model_name=describe(model),
+                      against=_describe_against(against), batch_sizes=batch_sizes, samples=samples, seed=seed,
+                      int_high=int_high, inputs=feeds)
+
+
+_MODES = ("none", "float16", "dynamic-int8", "int8")
+
+
+def _describe_against(against: Any) -> str:
+    source = getattr(against, "source", None)
+    return str(source) if source else os.fspath(against) if isinstance(against, (str, os.PathLike)) else f"<{type(against).__name__}>"
+
+
+def _reference(against: Any, signatures: Sequence[str], runner: Runner, *, unsafe: bool) -> tuple[Reference, str | None, dict[str, int | None]]:
+    """A callable computing the expected outputs, the other side's precision if it is a .tflite, integer bounds."""
+    from .errors import InvalidInput, LitesigError, Problem, SignatureNotFound
+    from .spec import Spec, load_spec
+
+    if isinstance(against, Spec) or (isinstance(against, (str, os.PathLike)) and Path(against).suffix.lower() == ".toml"):
+        from .conversion import trace
+
+        spec = against if isinstance(against, Spec) else load_spec(against)
+        spec = replace(spec, options=replace(spec.options, unsafe=spec.options.unsafe or unsafe))
+        for sig in signatures:
+            spec.signature(sig)  # SignatureNotFound if the spec lacks it
+        traced = trace(spec)
+        return traced, None, traced.int_high()
+
+    if not isinstance(against, (str, os.PathLike)):
+        raise LitesigError(f"cannot verify against {type(against).__name__}; give a spec, a SavedModel directory, a .keras/.h5 file or a .tflite")
+    path = Path(against)
+    if not path.exists():
+        raise InvalidInput(str(path), [Problem("--against", "no such file or directory")])
+    if path.suffix.lower() == ".tflite":
+        from .model_info import inspect
+
+        other = Runner(path)
+        for sig in signatures:
+            if sig not in other.signatures:
+                raise SignatureNotFound(sig, other.signatures)
+        return (lambda sig, feed: other.run(feed, signature=sig)), inspect(path).precision, {}
+
+    from .sources import Loader
+
+    loader = Loader(unsafe=unsafe)
+    if path.is_dir():
+        available = loader.saved_model_signatures(path)
+        for sig in signatures:
+            if sig not in available:
+                raise SignatureNotFound(sig, available)
+        models = {sig: loader.load(sig, path, sig) for sig in signatures}
+
+        def saved_model(sig: str, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            src = models[sig]
+            missing = [n for n in src.input_names() if n not in feed]
+            if missing:
+                raise LitesigError(f"the SavedModel's {sig!r} takes inputs {', '.join(src.input_names())}; the .tflite has {', '.join(feed)}")
+            return {name: value.numpy() for name, value in src.call([feed[n] for n in src.input_names()])}
+
+        return saved_model, None, {}
+
+    if len(signatures) != 1:
+        raise LitesigError(f"{path} is one model and the .tflite has {len(signatures)} signatures ({', '.join(signatures)}); "
+                           "pick one with --signature, or verify against a spec")
+    src = loader.load("model", path)
+    sig = signatures[0]
+    tflite_inputs = list(runner.input_details(sig))
+    model_inputs = list(src.input_names())
+    if len(tflite_inputs) != len(model_inputs):
+        raise LitesigError(f"{path} takes {len(model_inputs)} inputs ({', '.join(model_inputs)}); signature {sig!r} has {len(tflite_inputs)}")
+    order = model_inputs if set(model_inputs) == set(tflite_inputs) else _file_order(runner, sig, "inputs")
+    tflite_outputs = _file_order(runner, sig, "outputs")
+
+    def keras_model(sig: str, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outs = src.call([feed[n] for n in order])
+        names = [n for n, _ in outs]
+        if set(names) == set(tflite_outputs):
+            return {n: np.asarray(v) for n, v in outs}
+        if len(outs) != len(tflite_outputs):
+            raise LitesigError(f"{path} has {len(outs)} outputs; signature {sig!r} has {len(tflite_outputs)}")
+        return {t: np.asarray(v) for t, (_, v) in zip(tflite_outputs, outs)}
+
+    return keras_model, None, {sig: src.int_high}
+
+
+def _file_order(runner: Runner, sig: str, kind: str) -> list[str]:
+    """Signature input/output names in the order the file stores them (the order they were converted in)."""
+    from .flatbuffer import read_model
+
+    model = read_model(runner.content)
+    s = next(s for s in model.signatures if s.key == sig)
+    return [tm.name for tm in (s.inputs if kind == "inputs" else s.outputs)]
+
+
+def _user_inputs(inputs: str | os.PathLike[str] | Mapping[str, np.ndarray], signatures: Sequence[str], runner: Runner) -> dict[str, dict[str, np.ndarray]]:
+    from .errors import InvalidInput, Problem
+
+    if isinstance(inputs, Mapping):
+        arrays = dict(inputs)
+        source = "inputs"
+    else:
+        source = os.fspath(inputs)
+        try:
+            with np.load(source, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except Exception as e:
+            raise InvalidInput(source, [Problem("", f"not a readable .npz file: {e}")]) from None
+    feeds: dict[str, dict[str, np.ndarray]] = {}
+    problems = []
+    for sig in signatures:
+        names = list(runner.input_details(sig))
+        feed = {}
+        for n in names:
+            key = f"{sig}/{n}" if f"{sig}/{n}" in arrays else n
+            if key in arrays:
+                feed[n] = arrays[key]
+        if len(feed) == len(names):
+            feeds[sig] = feed
+        else:
+            problems.append(Problem(sig, f"no arrays for inputs {', '.join(n for n in names if n not in feed)} "
+                                         f"(keys \"<signature>/<input>\" or \"<input>\"; the file has: {', '.join(arrays) or 'none'})"))
+    if problems:
+        raise InvalidInput(source, problems)
+    return feeds

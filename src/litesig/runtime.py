@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ class Runner:
 
         self.source = describe(model)
         content = read_model_bytes(model)
+        self.content = content  # kept: the interpreter reads from it, and the flatbuffer reader can too
         try:
             self._interpreter = Interpreter(model_content=content, num_threads=num_threads)
         except (ValueError, RuntimeError) as e:
@@ -164,3 +165,96 @@ def _signature_keys_in_file_order(content: bytes, interpreter: Any) -> list[str]
     except LitesigError:
         return listed
     return in_file if sorted(in_file) == sorted(listed) else listed
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """Latency of one signature on LiteRT, in milliseconds; memory in MiB."""
+
+    model: str
+    signature: str
+    threads: int | None
+    input_shapes: dict[str, list[int]]
+    init_ms: float
+    first_invoke_ms: float
+    runs: int
+    warmup: int
+    min_ms: float
+    median_ms: float
+    mean_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    peak_rss_mib: float
+
+
+def bench(
+    model: str | os.PathLike[str] | bytes,
+    *,
+    signature: str | None = None,
+    runs: int = 100,
+    warmup: int = 10,
+    threads: int | None = None,
+    shapes: Mapping[str, Sequence[int]] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> BenchResult:
+    """Time one signature: interpreter init, first invoke, then `runs` invokes after `warmup`.
+
+    Dynamic dims take `shapes` (e.g. {"x_input": [1, 128, 3]}), else 1. Inputs are random unless given.
+    """
+    import resource
+    import statistics
+    import time
+
+    if runs < 1 or warmup < 0:
+        raise InvalidInput("bench", [Problem("--runs/--warmup", "runs must be >= 1 and warmup >= 0")])
+    start = time.perf_counter()
+    runner = Runner(model, num_threads=threads)
+    key = runner.resolve(signature)
+    raw = runner.runner(key)
+    init_ms = (time.perf_counter() - start) * 1000
+    details = runner.input_details(key)
+    feed = dict(inputs) if inputs is not None else _bench_inputs(details, shapes or {}, key, np.random.default_rng(seed))
+    start = time.perf_counter()
+    runner.run(feed, signature=key)  # checked once: names, dtypes, shapes
+    first_ms = (time.perf_counter() - start) * 1000
+    feed = {n: np.asarray(a, dtype=details[n].dtype) for n, a in feed.items()}
+    for _ in range(warmup):
+        raw(**feed)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        raw(**feed)
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+
+    def pct(p: float) -> float:
+        return times[min(len(times) - 1, max(0, int(round(p / 100 * (len(times) - 1)))))]
+
+    return BenchResult(
+        model=runner.source, signature=key, threads=threads, input_shapes={n: list(a.shape) for n, a in feed.items()},
+        init_ms=round(init_ms, 3), first_invoke_ms=round(first_ms, 3), runs=runs, warmup=warmup,
+        min_ms=round(times[0], 4), median_ms=round(statistics.median(times), 4), mean_ms=round(statistics.fmean(times), 4),
+        p90_ms=round(pct(90), 4), p99_ms=round(pct(99), 4), max_ms=round(times[-1], 4),
+        peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    )
+
+
+def _bench_inputs(details: Mapping[str, TensorDetail], shapes: Mapping[str, Sequence[int]], key: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    from .parity import sample_inputs
+
+    problems = []
+    for name in shapes:
+        if name not in details:
+            problems.append(Problem(f"--shape {name}", f"not an input of {key!r}; inputs: {_describe_inputs(details)}"))
+    fixed = {}
+    for name, d in details.items():
+        shape = list(shapes.get(name, [1 if s == -1 else s for s in d.shape_signature]))
+        sig = d.shape_signature
+        if len(shape) != len(sig) or any(s != -1 and s != g for s, g in zip(sig, shape)):
+            problems.append(Problem(f"--shape {name}", f"{shape} contradicts the input's shape {list(sig)} (-1 = any size)"))
+        fixed[name] = TensorDetail(name, d.dtype, tuple(shape), d.quantization)
+    if problems:
+        raise InvalidInput("bench", problems)
+    return sample_inputs(fixed, batch=1, dynamic=1, rng=rng)

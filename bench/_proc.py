@@ -1,0 +1,34 @@
+"""Whole-process timing and peak memory of a command, for the bench scripts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+GNU_TIME = shutil.which("time") if os.path.exists("/usr/bin/time") else None
+
+
+def measure(cmd: list[str], runs: int = 10) -> dict[str, float]:
+    """Run `cmd` `runs` times; median/min wall seconds and max peak RSS (MiB).
+
+    Peak memory comes from GNU time (apt-get install time) when present: a child forked from
+    this Python process would otherwise report this process's own memory as its peak.
+    """
+    times, peaks = [], []
+    for _ in range(runs):
+        with tempfile.NamedTemporaryFile("r") as rss:
+            full = ["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd] if GNU_TIME else cmd
+            start = time.perf_counter()
+            proc = subprocess.run(full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times.append(time.perf_counter() - start)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{cmd} failed with exit code {proc.returncode}")
+            if GNU_TIME:
+                peaks.append(int(rss.read().strip().splitlines()[-1]) / 1024)
+    out = {"median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4), "runs": runs}
+    out["peak_mib"] = round(max(peaks), 1) if peaks else None
+    return out
