@@ -140,6 +140,8 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("--signature-keys", type=_csv, help="SavedModel form: which of its signatures to keep, comma-separated")
     p.add_argument("--input-names", type=_csv, help="model path form: new input names, in the model's input order")
     p.add_argument("--output-names", type=_csv, help="model path form: new output names, in the model's output order")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
+                   help="model path form: the shape of an input (use -1 for dynamic), e.g. to fix the batch: --input-shape x=1,12,4")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="write without running the result against the source")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     _common(p)
@@ -215,7 +217,7 @@ def _cmd_convert(args: argparse.Namespace, ui: Ui) -> int:
             optimize=args.optimize, calibration=args.calibration, select_tf_ops=args.select_tf_ops, unsafe=args.unsafe,
             signature=args.signature, signature_keys=args.signature_keys,
             input_names=args.input_names, output_names=args.output_names,
-            force=args.force, verify=args.verify, progress=progress,
+            input_shapes=_parse_shapes(args.input_shape, allow_dynamic=True, where="convert") or None, force=args.force, verify=args.verify, progress=progress,
         )
     if ui.json_mode:
         ui.print_json({
@@ -374,18 +376,21 @@ def _cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
     return 0 if report.passed else 1
 
 
-def _parse_shapes(items: Sequence[str]) -> dict[str, list[int]]:
+def _parse_shapes(items: Sequence[str], *, allow_dynamic: bool = False, where: str = "bench") -> dict[str, list[int]]:
     shapes, problems = {}, []
+    flag = "--input-shape" if allow_dynamic else "--shape"
     for item in items:
         name, sep, dims = item.partition("=")
         try:
-            shapes[name] = [int(d) for d in dims.split(",")]
-            if not sep or not name or any(d < 1 for d in shapes[name]):
+            shape = [int(d) for d in dims.split(",")]
+            if not sep or not name or any(d < 1 and not (allow_dynamic and d == -1) for d in shape):
                 raise ValueError
+            shapes[name] = shape
         except ValueError:
-            problems.append(Problem("--shape", f"expected NAME=D0,D1,... with positive sizes, got {item!r}"))
+            sizes = "positive sizes or -1" if allow_dynamic else "positive sizes"
+            problems.append(Problem(flag, f"expected NAME=D0,D1,... with {sizes}, got {item!r}"))
     if problems:
-        raise InvalidInput("bench", problems)
+        raise InvalidInput(where, problems)
     return shapes
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -70,6 +71,7 @@ def convert(
     signature_keys: Sequence[str] | None = None,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
     force: bool = False,
     verify: bool = True,
     tolerance: Tolerance | None = None,
@@ -87,6 +89,7 @@ def convert(
         signature: without a spec, the signature name to give the model's one signature.
         signature_keys: without a spec, which signatures of a SavedModel to keep.
         input_names / output_names: without a spec, new names for the inputs / outputs, in order.
+        input_shapes: without a spec, shapes for inputs by (new) name, e.g. {"x": [1, 12, 4]} to fix a batch.
         verify: run the result against the source before writing; fail if it differs.
         tolerance: override the default tolerance for the optimize mode.
         progress: called with a short description as each slow step starts.
@@ -112,8 +115,9 @@ def convert(
     }
     options = replace(options, **overrides)
     problems = options.problems("options")
-    if spec is not None and any(x is not None for x in (signature, signature_keys, input_names, output_names)):
-        problems.append(Problem("flags", "--signature, --signature-keys, --input-names and --output-names are for a model path; a spec names these itself"))
+    if spec is not None and any(x is not None for x in (signature, signature_keys, input_names, output_names, input_shapes)):
+        problems.append(Problem("flags", "--signature, --signature-keys, --input-names, --output-names and --input-shape are for a model path; "
+                                         "a spec says these itself"))
     if problems:
         raise InvalidInput(spec.source if spec else str(source), problems)
 
@@ -126,7 +130,8 @@ def convert(
     if spec is None:
         with _timed(timings, "load_models"):
             say("Loading models")
-            spec = _spec_from_flags(Path(source), loader, signature, signature_keys, input_names, output_names, options)  # type: ignore[arg-type]
+            spec = _spec_from_flags(Path(source), loader, signature, signature_keys, input_names, output_names,  # type: ignore[arg-type]
+                                    input_shapes or {}, options)
     traced = trace(spec, loader=loader, timings=timings, progress=say)
     plans, functions = traced.plans, traced.functions
     calibration_data = _calibration(options, plans) if options.optimize == "int8" else None
@@ -139,10 +144,21 @@ def convert(
         with _timed(timings, "convert"):
             n = len(next(iter(calibration_data.values()))) if calibration_data else 0
             say("Converting" + (f" and calibrating int8 on {n} samples per signature" if calibration_data else ""))
-            content = _run_converter(tf, saved, [p.name for p in plans], options, calibration_data)
+            if calibration_data:
+                content = _run_converter_isolated(saved, [p.name for p in plans], options, calibration_data)
+            else:
+                content = _run_converter(tf, saved, [p.name for p in plans], options, calibration_data)
 
     report = None
     if verify:
+        flex = _flex_ops(content)
+        if flex:
+            raise VerificationFailed(
+                f"{out_path} was not written: the converted model uses select-TF ops ({', '.join(flex)}), which the "
+                "ai-edge-litert Python runtime cannot run, so litesig cannot prove it computes what the source does. "
+                "Pass --no-verify to write it unverified (the app needs the select-TF-ops runtime)"
+                + (", or fix the batch dimension so recurrent layers convert to builtin ops." if any("TensorList" in f for f in flex) else ".")
+            )
         with _timed(timings, "verify"):
             say("Verifying the result against the source")
             report = _verify(content, traced, tolerance or Tolerance.for_mode(options.optimize), spec.source, out_path)
@@ -201,6 +217,12 @@ def trace(spec: Spec, *, loader: Loader | None = None, timings: dict[str, float]
     return Traced(plans, functions, sources, module)
 
 
+def _flex_ops(content: bytes) -> list[str]:
+    from .model_info import inspect
+
+    return inspect(content).flex_ops
+
+
 def _is_spec_file(source: object) -> bool:
     return isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".toml"
 
@@ -225,6 +247,7 @@ def _spec_from_flags(
     signature_keys: Sequence[str] | None,
     input_names: Sequence[str] | None,
     output_names: Sequence[str] | None,
+    input_shapes: Mapping[str, Sequence[int]],
     options: ConvertOptions,
 ) -> Spec:
     """The spec the single-model flag forms stand for."""
@@ -257,11 +280,14 @@ def _spec_from_flags(
             problems.append(Problem("--input-names", f"{len(new_ins)} names for {len(ins)} inputs ({', '.join(ins)})"))
         if len(new_outs) != len(outs):
             problems.append(Problem("--output-names", f"{len(new_outs)} names for {len(outs)} outputs ({', '.join(outs)})"))
+        for shaped in input_shapes:
+            if shaped not in new_ins:
+                problems.append(Problem("--input-shape", f"no input {shaped!r}; the inputs are: {', '.join(new_ins)}"))
         if problems:
             raise InvalidInput(str(path), problems)
         name = signature or (key if path.is_dir() else "serving_default")
         signatures.append({
-            "inputs": {new: {} for new in new_ins},
+            "inputs": {new: ({"shape": list(input_shapes[new])} if new in input_shapes else {}) for new in new_ins},
             "outputs": {new: {"model": key, "output": i, "inputs": new_ins} for i, new in enumerate(new_outs)},
         })
         signatures[-1]["name"] = name
@@ -432,16 +458,56 @@ def _run_converter(tf: Any, saved: Path, keys: list[str], options: ConvertOption
         except Exception as e:
             message = _converter_message(e, log())
     hint = ""
+    if "TensorList" in message:
+        hint += ("\nRecurrent layers (GRU, LSTM, RNN) convert to builtin ops when the batch dimension is fixed: "
+                 "give the input a shape such as [1, ...] (spec: shape = [1, 12, 4]; flags: --input-shape NAME=1,12,4).")
     if not options.select_tf_ops and any(s in message for s in ("Flex", "select TF ops", "SELECT_TF_OPS", "not supported", "illegal")):
-        hint = ("\nSome ops have no LiteRT builtin. Retry with --select-tf-ops (or `select_tf_ops = true` under [convert]); "
+        hint += ("\nSome ops have no LiteRT builtin. Retry with --select-tf-ops (or `select_tf_ops = true` under [convert]); "
                 "the app then needs the select-TF-ops runtime (org.tensorflow:tensorflow-lite-select-tf-ops on Android).")
     raise ConversionFailed(f"the TFLite converter refused the model:\n{message}{hint}")
 
 
+def _run_converter_isolated(saved: Path, keys: list[str], options: ConvertOptions,
+                            calibration: dict[str, list[dict[str, np.ndarray]]]) -> bytes:
+    """Run the converter in a child process (see _convert_worker): a crash becomes a ConversionFailed."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    job = saved.parent / "job"
+    job.mkdir()
+    (job / "job.json").write_text(json.dumps({"saved_model": str(saved), "keys": keys, "optimize": options.optimize,
+                                              "select_tf_ops": options.select_tf_ops}))
+    np.savez(job / "calibration.npz", **{f"{sig}/{i}/{name}": array for sig, samples in calibration.items()
+                                         for i, sample in enumerate(samples) for name, array in sample.items()})
+    proc = subprocess.run([sys.executable, "-m", "litesig._convert_worker", str(job)], capture_output=True, text=True)
+    if proc.returncode == 0:
+        return (job / "model.tflite").read_bytes()
+    if proc.returncode == 3:
+        raise ConversionFailed((job / "error.txt").read_text())
+    if proc.returncode < 0:
+        name = signal.Signals(-proc.returncode).name
+        raise ConversionFailed(
+            f"the TFLite converter crashed ({name}) while quantizing to int8; this is a fault in TensorFlow's converter, "
+            "not in your spec. Models with control flow (GRU, LSTM, while loops) are known to crash its int8 calibrator: "
+            "try --optimize dynamic-int8 or float16 instead."
+        )
+    tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+    raise ConversionFailed(f"the TFLite converter failed (exit code {proc.returncode}):\n{tail}")
+
+
+_LOCATION = re.compile(r"<unknown>:\d+:\s*|loc\(.*\):\s")
+
+
 def _converter_message(error: Exception, log: str) -> str:
-    lines = [ln.strip() for ln in (str(error) + "\n" + log).splitlines()]
-    keep = [ln for ln in lines if ln and ("error" in ln.lower() or "not supported" in ln or ln.startswith("<unknown>") or "Flex" in ln)]
-    text = "\n".join(dict.fromkeys(keep)) or str(error).strip() or type(error).__name__
+    """The converter's error lines, without MLIR location noise, each once."""
+    lines = []
+    for raw in (str(error) + "\n" + log).replace("\\n", "\n").splitlines():
+        line = _LOCATION.sub("", raw.strip())
+        if line.startswith("error:") or "not supported" in line or "Flex" in line:
+            lines.append(line)
+    text = "\n".join(dict.fromkeys(lines)) or str(error).strip() or type(error).__name__
     return text[:4000]
 
 
@@ -481,7 +547,7 @@ def _samples(array: np.ndarray, inp: InputSpec, key: str, problems: list[Problem
     shape = inp.shape or ()
     if array.ndim == len(shape) + 1:
         samples = [array[i] for i in range(len(array))]
-    elif array.ndim == len(shape) and shape and shape[0] == -1:
+    elif array.ndim == len(shape) and shape and shape[0] in (-1, 1):  # rows are samples of batch 1
         samples = [array[i : i + 1] for i in range(len(array))]
     else:
         problems.append(Problem(key, f"shape {list(array.shape)} does not hold samples of {list(shape)} (first axis = samples)"))
