@@ -192,6 +192,29 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("--shape", action="append", default=[], metavar="NAME=D0,D1,...", help="a shape for an input with dynamic dims (repeatable)")
     _common(p)
 
+    p = command("rename", "rename signatures, inputs and outputs in a .tflite without reconverting (weights untouched)", _cmd_rename,
+                "examples:\n  litesig rename model.tflite -o renamed.tflite --signature serving_default=classify \\\n"
+                "      --input classify:input_layer=image --output classify:output_0=probs\n"
+                "  litesig rename model.tflite -o renamed.tflite --map names.toml\n"
+                "  litesig rename model.tflite --in-place --signature serving_default=classify\n"
+                "  litesig rename old.tflite -o new.tflite --add-signature classify --inputs image --outputs probs\n\n"
+                "names.toml:\n  [signatures.serving_default]\n  name = \"classify\"\n  inputs = { input_layer = \"image\" }\n"
+                "  outputs = { output_0 = \"probs\" }\n\nSIG: may be left out when the file has one signature.")
+    p.add_argument("model", help="the .tflite file")
+    p.add_argument("-o", dest="output_file", metavar="FILE", help="the .tflite to write")
+    p.add_argument("--in-place", action="store_true", help="replace the model file (atomically)")
+    p.add_argument("--signature", action="append", default=[], metavar="OLD=NEW", help="rename a signature (repeatable)")
+    p.add_argument("--input", action="append", default=[], metavar="[SIG:]OLD=NEW", help="rename an input (repeatable)")
+    p.add_argument("--output", dest="output_renames", action="append", default=[], metavar="[SIG:]OLD=NEW",
+                   help="rename an output (repeatable); the file to write is -o")
+    p.add_argument("--map", help="a TOML file of renames (see below)")
+    p.add_argument("--tensor-names", action="store_true", help="also rename the tensors behind renamed inputs/outputs to '<signature>_<name>:0'")
+    p.add_argument("--add-signature", metavar="NAME", help="add a signature to a file that has none, over its main subgraph")
+    p.add_argument("--inputs", type=_csv, default=[], help="with --add-signature: names of the main subgraph's inputs, in order")
+    p.add_argument("--outputs", type=_csv, default=[], help="with --add-signature: names of its outputs, in order")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
+    _common(p)
+
     p = command("demo", "build the seed example (two Keras models, one signature), convert it with float16 and show the result", _cmd_demo)
     p.add_argument("directory", nargs="?", default="litesig-demo", help="where to write the example (default: ./litesig-demo)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an earlier demo's files")
@@ -408,4 +431,48 @@ def _cmd_bench(args: argparse.Namespace, ui: Ui) -> int:
     ui.console.print(f"init {result.init_ms:.2f} ms, first invoke {result.first_invoke_ms:.2f} ms, {result.warmup} warmup + {result.runs} runs")
     ui.console.print(f"min {result.min_ms:.3f}  median {result.median_ms:.3f}  mean {result.mean_ms:.3f}  p90 {result.p90_ms:.3f}  "
                      f"p99 {result.p99_ms:.3f}  max {result.max_ms:.3f} ms;  peak memory {result.peak_rss_mib:.0f} MiB")
+    return 0
+
+
+def _parse_renames(items: Sequence[str], flag: str, problems: list[Problem], *, scoped: bool) -> dict[Any, str]:
+    out: dict[Any, str] = {}
+    for item in items:
+        left, sep, new = item.partition("=")
+        if not sep or not left or not new:
+            problems.append(Problem(flag, f"expected {'[SIG:]' if scoped else ''}OLD=NEW, got {item!r}"))
+            continue
+        if scoped:
+            sig, colon, old = left.partition(":")
+            out[(sig, old) if colon else (None, left)] = new
+        else:
+            out[left] = new
+    return out
+
+
+def _cmd_rename(args: argparse.Namespace, ui: Ui) -> int:
+    from .renaming import add_signature, load_rename_map, rename
+
+    if args.add_signature:
+        result = add_signature(args.model, args.output_file, name=args.add_signature, inputs=args.inputs, outputs=args.outputs,
+                               in_place=args.in_place, force=args.force)
+    else:
+        problems: list[Problem] = []
+        signatures = _parse_renames(args.signature, "--signature", problems, scoped=False)
+        inputs = _parse_renames(args.input, "--input", problems, scoped=True)
+        outputs = _parse_renames(args.output_renames, "--output", problems, scoped=True)
+        if problems:
+            raise InvalidInput("rename", problems)
+        if args.map:
+            plan = load_rename_map(args.map)
+            signatures = {**plan.signatures, **signatures}
+            inputs = {**plan.inputs, **inputs}
+            outputs = {**plan.outputs, **outputs}
+        result = rename(args.model, args.output_file, signatures=signatures, inputs=inputs, outputs=outputs,
+                        tensor_names=args.tensor_names, in_place=args.in_place, force=args.force)
+    if ui.json_mode:
+        ui.print_json({"path": str(result.path), "size_bytes": result.size_bytes, "changes": result.changes, "signatures": result.signatures})
+        return 0
+    for change in result.changes:
+        ui.console.print(f"  {change}")
+    ui.console.print(f"[green]wrote[/] {result.path} ({result.size_bytes} bytes)")
     return 0
