@@ -61,6 +61,11 @@ class Ui:
             self._err = Console(file=stream, highlight=False, width=None if stream.isatty() else 160)
         return self._err
 
+    def status(self, message: str) -> None:
+        """A one-line note on stderr (unless --quiet)."""
+        if not self.quiet:
+            self.err.print(message)
+
     def print_json(self, data: Any) -> None:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
@@ -212,6 +217,19 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("--add-signature", metavar="NAME", help="add a signature to a file that has none, over its main subgraph")
     p.add_argument("--inputs", type=_csv, default=[], help="with --add-signature: names of the main subgraph's inputs, in order")
     p.add_argument("--outputs", type=_csv, default=[], help="with --add-signature: names of its outputs, in order")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
+    _common(p)
+
+    p = command("codegen", "generate the Kotlin, Java, C++ or Python code that calls each signature", _cmd_codegen,
+                "examples:\n  litesig codegen model.tflite --lang kotlin\n"
+                "  litesig codegen model.tflite --lang kotlin --signature encode -o EncodeRunner.kt\n"
+                "  litesig codegen model.tflite --lang cpp -o model_runner.h\n"
+                "  litesig codegen model.tflite --lang python -o model_runner.py")
+    p.add_argument("model", help="the .tflite file")
+    p.add_argument("--lang", required=True, choices=["kotlin", "java", "cpp", "python", "swift"], help="the language to generate")
+    p.add_argument("--signature", help="only this signature (default: all)")
+    p.add_argument("--class-name", help="name of the generated class/namespace (default: from the file name)")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     _common(p)
 
@@ -475,4 +493,26 @@ def _cmd_rename(args: argparse.Namespace, ui: Ui) -> int:
     for change in result.changes:
         ui.console.print(f"  {change}")
     ui.console.print(f"[green]wrote[/] {result.path} ({result.size_bytes} bytes)")
+    return 0
+
+
+def _cmd_codegen(args: argparse.Namespace, ui: Ui) -> int:
+    from .codegen import generate_code
+
+    class_name = args.class_name
+    if class_name is None and args.output and args.lang in ("java", "kotlin"):
+        class_name = Path(args.output).stem  # a public Java class must match its file name
+    if args.output:
+        check_writable(args.output, force=args.force)
+    code = generate_code(args.model, args.lang, signature=args.signature, class_name=class_name)
+    if args.output:
+        write_atomic(args.output, code.encode("utf-8"))
+        if ui.json_mode:
+            ui.print_json({"path": args.output, "lang": args.lang, "bytes": len(code.encode("utf-8"))})
+        else:
+            ui.status(f"wrote {args.output}")
+    elif ui.json_mode:
+        ui.print_json({"lang": args.lang, "code": code})
+    else:
+        sys.stdout.write(code)
     return 0

@@ -15,6 +15,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from . import flatbuffer as fb
 from ._io import check_writable, write_atomic
@@ -186,9 +187,10 @@ def _write(source: Path, target: Path, m: fb.Model, patches: Mapping[int, str]) 
 
     def fill(tmp: Path) -> None:
         with open(source, "rb") as src, open(tmp, "wb") as dst:
-            _copy(src, dst, insert_at)
+            _copy(src, dst, 0, insert_at)
             dst.write(blob)
-            _copy(src, dst, size - insert_at)
+            dst.flush()
+            _copy(src, dst, insert_at, size - insert_at)
             for pos, rel in fields.items():
                 dst.seek(pos)
                 dst.write(struct.pack("<I", rel))
@@ -200,14 +202,29 @@ def _write(source: Path, target: Path, m: fb.Model, patches: Mapping[int, str]) 
     return size + len(blob)
 
 
-def _copy(src: object, dst: object, length: int) -> None:
-    remaining = length
-    while remaining:
-        chunk = src.read(min(remaining, 16 * 1024 * 1024))  # type: ignore[attr-defined]
+def _copy(src: BinaryIO, dst: BinaryIO, offset: int, length: int) -> None:
+    """Copy `length` bytes from `offset` of src to the current end of dst: in the kernel where it can."""
+    dst.flush()
+    done = 0
+    out_pos = dst.seek(0, os.SEEK_END)
+    if hasattr(os, "copy_file_range"):
+        try:
+            while done < length:
+                n = os.copy_file_range(src.fileno(), dst.fileno(), length - done, offset + done, out_pos + done)
+                if n == 0:
+                    break
+                done += n
+        except OSError:  # e.g. across file systems on old kernels: fall back to reading
+            pass
+    src.seek(offset + done)
+    dst.seek(out_pos + done)
+    while done < length:
+        chunk = src.read(min(length - done, 16 * 1024 * 1024))
         if not chunk:
             raise LitesigError("the model changed while it was being renamed")
-        dst.write(chunk)  # type: ignore[attr-defined]
-        remaining -= len(chunk)
+        dst.write(chunk)
+        done += len(chunk)
+    dst.flush()
 
 
 def _absolute_offsets(source: Path, m: fb.Model) -> list[tuple[int, int]]:
