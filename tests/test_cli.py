@@ -138,3 +138,12 @@ def test_runtime_import_is_cheap_enough_for_cli():
 @pytest.fixture(autouse=True)
 def _np_seed():
     np.random.seed(0)
+
+
+def test_every_public_name_resolves():
+    import litesig
+
+    assert sorted(litesig.__all__) == sorted(litesig._EXPORTS)
+    for name in litesig.__all__:
+        assert getattr(litesig, name) is not None
+    assert callable(litesig.convert) and callable(litesig.verify) and callable(litesig.inspect) and callable(litesig.rename)

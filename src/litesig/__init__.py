@@ -26,6 +26,7 @@ _EXPORTS = {
     "Tolerance": "parity",
     "bench": "runtime",
     "rename": "renaming",
+    "add_signature": "renaming",
     "generate_code": "codegen",
     "LitesigError": "errors",
     "InvalidInput": "errors",
@@ -35,13 +36,21 @@ _EXPORTS = {
     "VerificationFailed": "errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ConversionFailed", "ConvertOptions", "ConvertResult", "InvalidInput", "LitesigError", "ModelInfo", "NotATFLiteModel",
+    "Runner", "SignatureNotFound", "Spec", "Tolerance", "VerificationFailed", "VerifyReport", "add_signature", "bench",
+    "convert", "generate_code", "inspect", "load_spec", "rename", "run", "spec_from_dict", "verify",
+]
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs; at run time __getattr__ loads these
+    from .codegen import generate_code
     from .conversion import ConvertResult, convert
     from .errors import (ConversionFailed, InvalidInput, LitesigError, NotATFLiteModel,
                          SignatureNotFound, VerificationFailed)
-    from .runtime import Runner, run
+    from .model_info import ModelInfo, inspect
+    from .parity import Tolerance, VerifyReport, verify
+    from .renaming import add_signature, rename
+    from .runtime import Runner, bench, run
     from .spec import ConvertOptions, Spec, load_spec, spec_from_dict
 
 

@@ -174,13 +174,13 @@ def _write(source: Path, target: Path, m: fb.Model, patches: Mapping[int, str]) 
     blob = bytearray(b"\0" * (start - insert_at))
     fields: dict[int, int] = {}
     for pos, text in sorted(patches.items()):
-        fields[pos] = start + len(blob) - (start - insert_at) - pos
+        fields[pos] = insert_at + len(blob) - pos  # the string's position, relative to its field
         blob += _string(text)
     shift = 0
     if external:
         shift = len(blob) + (-len(blob) % _ALIGN_EXTERNAL)
         blob += b"\0" * (shift - len(blob))
-    for pos, rel in fields.items():
+    for rel in fields.values():
         if not 0 < rel < 2**32:
             raise LitesigError(f"{source}: a new name would lie {rel} bytes from its field, beyond a flatbuffer offset")
     offsets = _absolute_offsets(source, m) if shift else []
