@@ -137,3 +137,11 @@ def test_bench_shape_errors(converted, capsys):
     assert main(["bench", str(converted["seed"]), "--shape", "x_input=1,64,3"]) == 2
     assert "contradicts the input's shape [-1, 128, 3]" in capsys.readouterr().err
     assert main(["bench", str(converted["seed"]), "--shape", "x_input=a,b"]) == 2
+
+
+def test_verify_tries_dynamic_dims_at_several_sizes(tmp_path, keras):
+    x = keras.Input((None, 3), name="seq")
+    keras.Model(x, keras.layers.Dense(2)(x)).save(tmp_path / "seq.keras")
+    result = litesig.convert(tmp_path / "seq.keras", tmp_path / "seq.tflite")
+    shapes = {c.input_shapes["seq"] for c in result.verification.cases}
+    assert shapes == {(1, 4, 3), (3, 7, 3)}

@@ -214,9 +214,9 @@ def run_parity(
         if inputs is not None and sig in inputs:
             feeds = [dict(inputs[sig])]
         else:
-            feeds = [
-                sample_inputs(details, batch=b, dynamic=(4, 7)[k % 2], rng=rng, int_high=(int_high or {}).get(sig))
-                for b in batch_sizes
+            feeds = [  # other dynamic dims alternate between 4 and 7, so two sizes are tried even with one sample
+                sample_inputs(details, batch=b, dynamic=(4, 7)[(i + k) % 2], rng=rng, int_high=(int_high or {}).get(sig))
+                for i, b in enumerate(batch_sizes)
                 for k in range(samples)
             ]
         for feed in feeds:
