@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,12 +26,17 @@ def read_model_bytes(model: str | os.PathLike[str] | bytes | bytearray | memoryv
     path = Path(model)
     try:
         return path.read_bytes()
-    except FileNotFoundError:
-        raise LitesigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise LitesigError(f"{path}: is a directory, expected a .tflite file") from None
     except OSError as e:
-        raise LitesigError(f"{path}: cannot read: {e.strerror}") from None
+        raise unreadable(path, e) from None
+
+
+def unreadable(path: Path, error: OSError, kind: type[LitesigError] = LitesigError) -> LitesigError:
+    """The error to raise when a model file cannot be opened."""
+    if isinstance(error, FileNotFoundError):
+        return kind(f"{path}: no such file")
+    if isinstance(error, IsADirectoryError):
+        return kind(f"{path}: is a directory, expected a .tflite file")
+    return kind(f"{path}: cannot read: {error.strerror}")
 
 
 def check_writable(path: str | os.PathLike[str], *, force: bool) -> Path:
@@ -56,6 +60,8 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None] | b
 
     `write` is either the bytes to write, or a function that fills the temporary path.
     """
+    import tempfile
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -78,6 +84,8 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None] | b
 @contextlib.contextmanager
 def captured_stderr() -> Iterator[Callable[[], str]]:
     """Capture what C++ code writes to fd 2 (converter logs, LiteRT's INFO lines); yields a reader of it."""
+    import tempfile
+
     with tempfile.TemporaryFile(mode="w+b") as sink:
         try:
             saved = os.dup(2)

@@ -18,6 +18,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._io import unreadable
 from .errors import NotATFLiteModel
 
 FILE_IDENTIFIER = b"TFL3"
@@ -250,14 +251,10 @@ def read_model(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -
                 return parse(b"")
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 return parse(mm)
-    except FileNotFoundError:
-        raise NotATFLiteModel(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise NotATFLiteModel(f"{path}: is a directory, expected a .tflite file") from None
     except NotATFLiteModel as e:
         raise NotATFLiteModel(f"{path}: {e}") from None
     except OSError as e:
-        raise NotATFLiteModel(f"{path}: cannot read: {e.strerror}") from None
+        raise unreadable(path, e, NotATFLiteModel) from None
 
 
 def parse(data: bytes | bytearray | mmap.mmap | memoryview) -> Model:
