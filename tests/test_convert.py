@@ -56,8 +56,11 @@ def test_seed_example_names_dynamic_batch_and_parity_in_every_mode(mode, seed_sp
 
 
 def test_sizes_float16_and_dynamic_int8_against_float32(models_dir, tmp_path):
-    sizes = {mode: litesig.convert(models_dir / "big.keras", tmp_path / f"{mode}.tflite", optimize=mode).size_bytes
-             for mode in ("none", "float16", "dynamic-int8")}
+    results = {mode: litesig.convert(models_dir / "big.keras", tmp_path / f"{mode}.tflite", optimize=mode)
+               for mode in ("none", "float16", "dynamic-int8")}
+    for mode, result in results.items():
+        assert litesig.inspect(result.path).precision == mode and result.notes == []
+    sizes = {mode: r.size_bytes for mode, r in results.items()}
     assert sizes["float16"] <= 0.52 * sizes["none"]
     assert sizes["dynamic-int8"] <= 0.30 * sizes["none"]
 

@@ -225,3 +225,27 @@ def test_weight_buffers_larger_than_the_element_cap_are_fine(converted, tmp_path
     flatbuffer_utils.write_model(model, str(tmp_path / "bigbuf.tflite"))
     info = litesig.inspect(tmp_path / "bigbuf.tflite")
     assert info.weights_bytes > fb.MAX_ELEMENTS
+
+
+def test_tflite_support_metadata_name_and_description(converted, tmp_path):
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    b = flatbuffers.Builder(0)
+    name, description = b.CreateString("Seed classifier"), b.CreateString("Two heads over one input.")
+    b.StartObject(2)
+    b.PrependUOffsetTRelativeSlot(0, name, 0)
+    b.PrependUOffsetTRelativeSlot(1, description, 0)
+    b.Finish(b.EndObject(), file_identifier=b"M001")
+    model = flatbuffer_utils.read_model(str(converted["seed"]))
+    buf = schema.BufferT()
+    buf.data = np.frombuffer(bytes(b.Output()), np.uint8)
+    model.buffers.append(buf)
+    md = schema.MetadataT()
+    md.name, md.buffer = "TFLITE_METADATA", len(model.buffers) - 1
+    model.metadata.append(md)
+    flatbuffer_utils.write_model(model, str(tmp_path / "meta.tflite"))
+    info = litesig.inspect(tmp_path / "meta.tflite")
+    assert info.model_name == "Seed classifier" and info.model_description == "Two heads over one input."
+    assert "TFLITE_METADATA" in info.metadata

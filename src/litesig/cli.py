@@ -264,7 +264,7 @@ def _cmd_convert(args: argparse.Namespace, ui: Ui) -> int:
         ui.print_json({
             "path": str(result.path), "size_bytes": result.size_bytes, "optimize": result.optimize,
             "signatures": result.signatures, "timings": result.timings,
-            "verification": result.verification.to_dict() if result.verification else None,
+            "verification": result.verification.to_dict() if result.verification else None, "notes": result.notes,
         })
         return 0
     from . import render

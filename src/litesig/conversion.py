@@ -40,6 +40,7 @@ class ConvertResult:
     signatures: dict[str, dict[str, list[str]]]  # name -> {"inputs": [...], "outputs": [...]}
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
     verification: VerifyReport | None = None
+    notes: list[str] = field(default_factory=list)  # things the user asked for that did not happen as expected
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ def convert(
                 report,
             )
     write_atomic(out_path, content)
+    notes = _notes(content, options)
     return ConvertResult(
         path=out_path,
         size_bytes=len(content),
@@ -176,7 +178,20 @@ def convert(
         signatures={p.name: {"inputs": [i.name for i in p.inputs], "outputs": [r.output for r in p.routes]} for p in plans},
         timings=timings,
         verification=report,
+        notes=notes,
     )
+
+
+def _notes(content: bytes, options: ConvertOptions) -> list[str]:
+    """What to tell the user about the result that they may not expect."""
+    from .flatbuffer import read_model
+    from .model_info import precision
+
+    got = precision(read_model(content))
+    if options.optimize != "none" and got == "none":
+        return [f"--optimize {options.optimize} left every weight in float32: the converter quantizes only weight tensors "
+                "of at least 1024 elements, and this model has none that large"]
+    return []
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,8 @@ def converted(console: Any, result: Any) -> None:
     if result.verification is not None:
         verification(console, result.verification)
     console.print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
 
 
 def demo(console: Any, outcome: Any) -> None:
