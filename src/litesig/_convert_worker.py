@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ._tf import import_tf
-from .conversion import _run_converter
+from .tflite_converter import run_converter
 from .errors import ConversionFailed
 from .spec import ConvertOptions
 
@@ -33,7 +33,7 @@ def main(job_dir: str) -> int:
             samples[int(index)][name] = npz[key]
     tf = import_tf()
     try:
-        content = _run_converter(tf, Path(spec["saved_model"]), spec["keys"], options, calibration)
+        content = run_converter(tf, Path(spec["saved_model"]), spec["keys"], options, calibration)
     except ConversionFailed as e:
         (job / "error.txt").write_text(str(e))
         return 3

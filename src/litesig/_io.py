@@ -9,9 +9,6 @@ from pathlib import Path
 
 from .errors import LitesigError, OutputExists
 
-ModelInput = "str | os.PathLike[str] | bytes"
-
-
 def describe(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -> str:
     """A short name for messages: the path, or '<N bytes>'."""
     if isinstance(model, (bytes, bytearray, memoryview)):

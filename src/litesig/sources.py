@@ -25,8 +25,8 @@ class TensorSig:
 class SourceModel:
     """A loaded model: its inputs, its output names, and a traceable call."""
 
-    def __init__(self, key: str, path: Path, kind: str, obj: Any, inputs: Sequence[TensorSig], call: Any, tracked: Any):
-        self.key, self.path, self.kind, self.obj = key, path, kind, obj
+    def __init__(self, key: str, path: Path, inputs: Sequence[TensorSig], call: Any, tracked: Any):
+        self.key, self.path = key, path
         self.inputs = tuple(inputs)
         self._call = call
         self.tracked = tracked  # what the wrapper module must track so weights are saved
@@ -124,7 +124,7 @@ class Loader:
         # Keras 3 variables wrap tf.Variables; the wrapper must track the tf.Variables themselves
         # or the converter keeps them as uninitialised resources (the NaN failure in STACK.md).
         tracked = [getattr(v, "value", v) for v in model.variables]
-        source = SourceModel(key, path, "keras", model, inputs, call, tracked)
+        source = SourceModel(key, path, inputs, call, tracked)
         source.int_high = _embedding_size(model)
         return source
 
@@ -166,7 +166,7 @@ class Loader:
         def call(args: list[Any]) -> list[tuple[str, Any]]:
             return list(fn(**dict(zip(names, args))).items())
 
-        return SourceModel(key, path, "saved_model", fn, inputs, call, loaded)
+        return SourceModel(key, path, inputs, call, loaded)
 
 
 def _embedding_size(model: Any) -> int | None:
