@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+lint: $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[lint]'
+	$(VENV)/bin/ruff check src tests bench tools
+	$(VENV)/bin/mypy
+
 bench: $(STAMP)
 	$(PY) bench/inspect_speed.py
+	$(PY) bench/runtime_bench.py
+	$(PY) bench/rename_speed.py
 
 clean:
 	rm -rf $(VENV) build

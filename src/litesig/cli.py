@@ -54,6 +54,7 @@ class Ui:
 
             # A private copy of fd 2: convert captures fd 2 while the converter runs, and
             # progress must still reach the terminal.
+            stream: Any
             try:
                 stream = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1)
             except (OSError, ValueError, AttributeError):
@@ -380,7 +381,11 @@ def _cmd_run(args: argparse.Namespace, ui: Ui) -> int:
     if args.output:
         import numpy as np
 
-        write_atomic(args.output, lambda tmp: np.savez(open(tmp, "wb"), **outputs))
+        def save(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # a path would get ".npz" appended to the temporary name
+                np.savez(f, **outputs)  # type: ignore[arg-type]
+
+        write_atomic(args.output, save)
     if ui.json_mode:
         ui.print_json({"signature": signature, "outputs": {n: _array_summary(v, full=not args.output) for n, v in outputs.items()},
                        "written": args.output})

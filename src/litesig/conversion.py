@@ -108,13 +108,13 @@ def convert(
     if spec is None and _is_spec_file(source):
         spec = load_spec(source)  # type: ignore[arg-type]
     options = spec.options if spec else ConvertOptions()
-    overrides = {
-        k: v
-        for k, v in (("optimize", optimize), ("select_tf_ops", select_tf_ops), ("unsafe", unsafe),
-                     ("calibration", Path(calibration) if calibration is not None else None))
-        if v is not None
-    }
-    options = replace(options, **overrides)
+    options = replace(  # flags override the spec's [convert] table
+        options,
+        optimize=options.optimize if optimize is None else optimize,
+        calibration=options.calibration if calibration is None else Path(calibration),
+        select_tf_ops=options.select_tf_ops if select_tf_ops is None else select_tf_ops,
+        unsafe=options.unsafe if unsafe is None else unsafe,
+    )
     problems = options.problems("options")
     if spec is not None and any(x is not None for x in (signature, signature_keys, input_names, output_names, input_shapes)):
         problems.append(Problem("flags", "--signature, --signature-keys, --input-names, --output-names and --input-shape are for a model path; "
@@ -418,7 +418,7 @@ def _wrap(tf: Any, plans: Sequence[_Plan], sources: Mapping[str, SourceModel]) -
     module._litesig_tracked = [s.tracked for s in sources.values()]
     functions = {}
     for plan in plans:
-        specs = [tf.TensorSpec([None if d == -1 else d for d in i.shape], tf.as_dtype(i.dtype), name=i.name) for i in plan.inputs]
+        specs = [tf.TensorSpec([None if d == -1 else d for d in (i.shape or ())], tf.as_dtype(i.dtype), name=i.name) for i in plan.inputs]
         functions[plan.name] = tf.function(_signature_fn(tf, plan, sources), input_signature=specs).get_concrete_function()
     module._litesig_functions = dict(functions)
     return module, functions

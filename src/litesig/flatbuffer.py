@@ -39,7 +39,7 @@ class _Buf:
 
     __slots__ = ("data", "size")
 
-    def __init__(self, data: bytes | mmap.mmap | memoryview):
+    def __init__(self, data: bytes | bytearray | mmap.mmap | memoryview):
         self.data = data
         self.size = len(data)
 

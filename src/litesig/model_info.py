@@ -111,7 +111,8 @@ def inspect(model: str | os.PathLike[str] | bytes) -> ModelInfo:
 
     signatures = {s.key: _signature(m, s) for s in m.signatures}
     ops: Counter[str] = Counter()
-    custom, flex = [], []
+    custom: list[str] = []
+    flex: list[str] = []
     for sg in m.subgraphs:
         for op in sg.operators:
             name = _op_name(m.operator_codes[op.opcode_index])
@@ -120,6 +121,7 @@ def inspect(model: str | os.PathLike[str] | bytes) -> ModelInfo:
         if code.builtin_code == CUSTOM and code.custom_code:
             (flex if code.custom_code.startswith("Flex") else custom).append(code.custom_code)
     weights = sum(b.nbytes for b in m.buffers)
+    support = _support_metadata(model, m)
     info = ModelInfo(
         path=path,
         size_bytes=m.size,
@@ -139,7 +141,8 @@ def inspect(model: str | os.PathLike[str] | bytes) -> ModelInfo:
         description=m.description,
         metadata=[md.name for md in m.metadata],
         precision=precision(m),
-        **_support_metadata(model, m),
+        model_name=support.get("model_name"),
+        model_description=support.get("model_description"),
     )
     return _with_warnings(info, m)
 

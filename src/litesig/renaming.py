@@ -93,9 +93,9 @@ def _patches(m: fb.Model, plan: RenamePlan, source: str) -> tuple[dict[int, str]
         if why:
             problems.append(Problem(f"--signature {old}={new}", why))
     renamed_keys = list(new_key.values())
-    for key in set(renamed_keys):
-        if renamed_keys.count(key) > 1:
-            problems.append(Problem("--signature", f"two signatures would both be called {key!r}"))
+    for renamed in set(renamed_keys):
+        if renamed_keys.count(renamed) > 1:
+            problems.append(Problem("--signature", f"two signatures would both be called {renamed!r}"))
 
     patches: dict[int, str] = {}
     changes = [f"signature {old} -> {new}" for old, new in plan.signatures.items() if old in by_key and old != new]
@@ -114,7 +114,7 @@ def _patches(m: fb.Model, plan: RenamePlan, source: str) -> tuple[dict[int, str]
                     problems.append(Problem(flag, f"say which signature (SIG:{old}={new}); the model has: {', '.join(by_key) or 'none'}"))
                     continue
                 sig = next(iter(by_key))
-            key = sig if sig in by_key else old_of.get(sig)
+            key: str | None = sig if sig in by_key else old_of.get(sig)
             if key is None or key not in by_key:
                 problems.append(Problem(flag, f"no signature {sig!r}; the model has: {', '.join(by_key) or 'none'}"))
                 continue
@@ -141,10 +141,10 @@ def _patches(m: fb.Model, plan: RenamePlan, source: str) -> tuple[dict[int, str]
                     changes.append(f"{kind} {new_key[s.key]}:{tm.name} -> {name}")
                 if plan.tensor_names and (name != tm.name or new_key[s.key] != s.key):
                     tensor_renames[(s.subgraph_index, tm.tensor_index)] = f"{new_key[s.key]}_{name}:0"
-    for sig, names in after.items():
-        clash = set(names.get("inputs", [])) & set(names.get("outputs", []))
+    for sig_key, io_names in after.items():
+        clash = set(io_names.get("inputs", [])) & set(io_names.get("outputs", []))
         if clash:
-            problems.append(Problem(sig, f"{', '.join(sorted(clash))} would be both an input and an output"))
+            problems.append(Problem(sig_key, f"{', '.join(sorted(clash))} would be both an input and an output"))
     if not plan.signatures and not plan.inputs and not plan.outputs:
         problems.append(Problem("", "nothing to rename: give --signature, --input, --output or --map"))
     if problems:

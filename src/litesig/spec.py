@@ -254,6 +254,8 @@ def _parse_outputs(
         if why:
             problems.append(Problem(at, why))
         inputs: tuple[str, ...] | None = None
+        model: Any
+        output: Any
         if isinstance(entry, str):
             ref = parse_output_ref(entry)
             if ref is None:

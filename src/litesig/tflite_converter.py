@@ -61,8 +61,9 @@ def run_converter_isolated(saved: Path, keys: list[str], options: ConvertOptions
     job.mkdir()
     (job / "job.json").write_text(json.dumps({"saved_model": str(saved), "keys": keys, "optimize": options.optimize,
                                               "select_tf_ops": options.select_tf_ops}))
-    np.savez(job / "calibration.npz", **{f"{sig}/{i}/{name}": array for sig, samples in calibration.items()
-                                         for i, sample in enumerate(samples) for name, array in sample.items()})
+    arrays = {f"{sig}/{i}/{name}": array for sig, samples in calibration.items()
+              for i, sample in enumerate(samples) for name, array in sample.items()}
+    np.savez(job / "calibration.npz", **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds too narrowly
     proc = subprocess.run([sys.executable, "-m", "litesig._convert_worker", str(job)], capture_output=True, text=True)
     if proc.returncode == 0:
         return (job / "model.tflite").read_bytes()
