@@ -247,3 +247,51 @@ def test_progress_reports_the_slow_steps(seed_spec, tmp_path):
     litesig.convert(seed_spec(), tmp_path / "m.tflite", progress=steps.append)
     assert steps[:3] == ["Loading TensorFlow", "Loading models", "Tracing signatures"]
     assert any(s.startswith("Converting") for s in steps) and steps[-1].startswith("Verifying")
+
+
+def test_a_model_that_fails_on_the_routed_inputs_is_a_clear_error(tmp_path, tf):
+    class Picky(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def run(self, x):
+            return {"y": x * 2.0}
+
+    p = Picky()
+    tf.saved_model.save(p, str(tmp_path / "picky"), signatures={"run": p.run})
+    spec = litesig.spec_from_dict({"models": {"m": {"path": str(tmp_path / "picky")}},
+                                   "signatures": {"s": {"inputs": {"x": {"dtype": "float32", "shape": [-1, 5]}}, "outputs": {"y": "m.y"}}}})
+    with pytest.raises(InvalidInput, match=r"\[-1, 5\] does not fit input 'x' of model 'm', which takes \[-1, 4\]"):
+        litesig.convert(spec, tmp_path / "p.tflite")
+    spec = litesig.spec_from_dict({"models": {"m": {"path": str(tmp_path / "picky")}},
+                                   "signatures": {"s": {"inputs": {"x": {"dtype": "float32"}}, "outputs": {"y": "m.y"}}}})
+    assert litesig.convert(spec, tmp_path / "p.tflite").verification.passed
+
+
+def test_a_model_whose_code_fails_at_trace_time(tmp_path, keras, tf):
+    x = keras.Input((None,), name="x")
+    # Fails on one (static) width, as a shape-sensitive layer would.
+    picky = keras.layers.Lambda(lambda t: t[:, :1] if t.shape[1] != 4 else t.refuses_width_4, output_shape=(1,))
+    keras.Model(x, picky(x)).save(tmp_path / "picky.keras")
+    with pytest.raises(ConversionFailed, match=r"signature 'serving_default': tracing the models with inputs x float32 \[-1, 4\] failed: "):
+        litesig.convert(tmp_path / "picky.keras", tmp_path / "s.tflite", unsafe=True, input_shapes={"x": [-1, 4]})
+    assert litesig.convert(tmp_path / "picky.keras", tmp_path / "s.tflite", unsafe=True, input_shapes={"x": [-1, 6]}).verification.passed
+
+
+def test_a_model_that_fails_on_zeros_is_a_clear_error(tmp_path, keras):
+    x = keras.Input((None,), name="x")
+    picky = keras.layers.Lambda(lambda t: t[:, :1] if t.shape[1] in (None, 6) else t.wants_width_6, output_shape=(1,))
+    keras.Model(x, picky(x)).save(tmp_path / "six.keras")
+    with pytest.raises(LitesigError, match=r"calling the model on zeros of shape \[1, 1\] \(dynamic dims as 1\), to learn its output names, failed"):
+        litesig.convert(tmp_path / "six.keras", tmp_path / "s.tflite", unsafe=True)
+
+
+def test_without_tensorflow_convert_names_the_extra(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['tensorflow'] = None\n"
+            "from litesig.cli import main\n"
+            f"sys.exit(main(['convert', {str(tmp_path / 'm.keras')!r}, '-o', {str(tmp_path / 'o.tflite')!r}, '-q']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "needs tensorflow, which is not installed. Install it with: pip install 'litesig[convert]'" in proc.stderr
+    assert "Traceback" not in proc.stderr

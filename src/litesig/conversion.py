@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._io import check_writable, write_atomic
-from .errors import InvalidInput, LitesigError, Problem, VerificationFailed
+from .errors import ConversionFailed, InvalidInput, LitesigError, Problem, VerificationFailed
 from .parity import Tolerance, VerifyReport, run_parity
 from .sources import Loader, SourceModel
 from .spec import ConvertOptions, InputSpec, ModelSource, OutputRef, SignatureSpec, Spec, load_spec
@@ -141,7 +141,10 @@ def convert(
         saved = Path(tmp) / "saved_model"
         with _timed(timings, "save"):
             say("Saving the wrapped SavedModel")
-            tf.saved_model.save(traced.module, str(saved), signatures=functions)
+            try:
+                tf.saved_model.save(traced.module, str(saved), signatures=functions)
+            except Exception as e:
+                raise ConversionFailed(f"saving the wrapped models as a SavedModel failed: {type(e).__name__}: {e}") from None
         with _timed(timings, "convert"):
             n = len(next(iter(calibration_data.values()))) if calibration_data else 0
             say("Converting" + (f" and calibrating int8 on {n} samples per signature" if calibration_data else ""))
@@ -419,7 +422,12 @@ def _wrap(tf: Any, plans: Sequence[_Plan], sources: Mapping[str, SourceModel]) -
     functions = {}
     for plan in plans:
         specs = [tf.TensorSpec([None if d == -1 else d for d in (i.shape or ())], tf.as_dtype(i.dtype), name=i.name) for i in plan.inputs]
-        functions[plan.name] = tf.function(_signature_fn(tf, plan, sources), input_signature=specs).get_concrete_function()
+        try:
+            functions[plan.name] = tf.function(_signature_fn(tf, plan, sources), input_signature=specs).get_concrete_function()
+        except Exception as e:  # the model's own code failed on these inputs: say where, not a traceback
+            raise ConversionFailed(f"signature {plan.name!r}: tracing the models with inputs "
+                                   f"{', '.join(f'{i.name} {i.dtype} {list(i.shape or ())}' for i in plan.inputs)} failed: "
+                                   f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from None
     module._litesig_functions = dict(functions)
     return module, functions
 

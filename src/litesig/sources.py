@@ -40,8 +40,16 @@ class SourceModel:
             from ._tf import import_tf
 
             tf = import_tf()
-            zeros = [tf.zeros([1 if d in (-1, None) else d for d in (i.shape or (1,))], dtype=i.dtype) for i in self.inputs]
-            self._output_names = tuple(name for name, _ in self.call(zeros))
+            shapes = [[1 if d in (-1, None) else d for d in (i.shape or (1,))] for i in self.inputs]
+            try:
+                outputs = self.call([tf.zeros(shape, dtype=i.dtype) for shape, i in zip(shapes, self.inputs)])
+            except Exception as e:
+                first = str(e).strip().splitlines()
+                raise LitesigError(
+                    f"{self.path}: calling the model on zeros of shape {', '.join(map(str, shapes))} (dynamic dims as 1), "
+                    f"to learn its output names, failed: {type(e).__name__}: {first[0] if first else ''}"
+                ) from None
+            self._output_names = tuple(name for name, _ in outputs)
         return self._output_names
 
     def call(self, args: Sequence[Any]) -> list[tuple[str, Any]]:
