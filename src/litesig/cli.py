@@ -259,14 +259,11 @@ def _cmd_convert(args: argparse.Namespace, ui: Ui) -> int:
             optimize=args.optimize, calibration=args.calibration, select_tf_ops=args.select_tf_ops, unsafe=args.unsafe,
             signature=args.signature, signature_keys=args.signature_keys,
             input_names=args.input_names, output_names=args.output_names,
-            input_shapes=_parse_shapes(args.input_shape, allow_dynamic=True, where="convert") or None, force=args.force, verify=args.verify, progress=progress,
+            input_shapes=_parse_shapes(args.input_shape, allow_dynamic=True, where="convert") or None,
+            force=args.force, verify=args.verify, progress=progress,
         )
     if ui.json_mode:
-        ui.print_json({
-            "path": str(result.path), "size_bytes": result.size_bytes, "optimize": result.optimize,
-            "signatures": result.signatures, "timings": result.timings,
-            "verification": result.verification.to_dict() if result.verification else None, "notes": result.notes,
-        })
+        ui.print_json(result.to_dict())
         return 0
     from . import render
 

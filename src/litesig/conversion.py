@@ -42,6 +42,12 @@ class ConvertResult:
     verification: VerifyReport | None = None
     notes: list[str] = field(default_factory=list)  # things the user asked for that did not happen as expected
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of `litesig convert --json`."""
+        return {"path": str(self.path), "size_bytes": self.size_bytes, "optimize": self.optimize, "signatures": self.signatures,
+                "timings": self.timings, "verification": self.verification.to_dict() if self.verification else None,
+                "notes": self.notes}
+
 
 @dataclass(frozen=True)
 class _Route:

@@ -38,12 +38,8 @@ class DemoOutcome:
     details: dict[str, dict[str, dict[str, dict[str, Any]]]]  # signature -> inputs/outputs -> name -> detail
 
     def to_dict(self) -> dict[str, Any]:
-        r = self.result
-        return {
-            "directory": str(self.directory), "files": self.files, "signature_list": self.signature_list, "details": self.details,
-            "path": str(r.path), "size_bytes": r.size_bytes, "optimize": r.optimize, "timings": r.timings,
-            "verification": r.verification.to_dict() if r.verification else None,
-        }
+        return {"directory": str(self.directory), "files": self.files, "signature_list": self.signature_list,
+                "details": self.details, **self.result.to_dict()}
 
 
 def build_models(directory: Path, *, seed: int = 0) -> Path:
