@@ -10,20 +10,14 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SEED_SPEC = """\
-[models.a]
-path = "model_a.keras"
-[models.b]
-path = "model_b.keras"
-[signatures.sample_method_name.inputs]
-x_input = {{ dtype = "float32", shape = [-1, 128, 3] }}
-[signatures.sample_method_name.outputs]
-my_output_a = "a"
-my_output_b = "b"
-[convert]
-optimize = "{optimize}"
-{extra}
-"""
+
+
+def seed_spec_text(optimize: str, extra: str = "") -> str:
+    """The demo's seed spec (the same text `litesig demo` writes), with another optimize mode."""
+    from litesig.demo import SPEC
+
+    assert 'optimize = "float16"' in SPEC
+    return SPEC.replace('optimize = "float16"', f'optimize = "{optimize}"') + extra + "\n"
 
 
 @pytest.fixture(scope="session")
@@ -114,7 +108,7 @@ def seed_spec(models_dir, tmp_path):
             if not link.exists():
                 link.symlink_to(models_dir / name)
         spec = tmp_path / "litesig.toml"
-        spec.write_text(SEED_SPEC.format(optimize=optimize, extra=extra))
+        spec.write_text(seed_spec_text(optimize, extra))
         return spec
 
     return make
@@ -166,5 +160,5 @@ def textbook_nan_model(keras, tf, tmp_path_factory):
     tf.saved_model.save(module, str(d / "saved"), signatures={"sample_method_name": fn})
     content = tf.lite.TFLiteConverter.from_saved_model(str(d / "saved")).convert()
     (d / "textbook.tflite").write_bytes(content)
-    (d / "litesig.toml").write_text(SEED_SPEC.format(optimize="none", extra=""))
+    (d / "litesig.toml").write_text(seed_spec_text("none"))
     return d
