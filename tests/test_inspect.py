@@ -249,3 +249,44 @@ def test_tflite_support_metadata_name_and_description(converted, tmp_path):
     info = litesig.inspect(tmp_path / "meta.tflite")
     assert info.model_name == "Seed classifier" and info.model_description == "Two heads over one input."
     assert "TFLITE_METADATA" in info.metadata
+
+
+def _shared_reference_bomb(n_subgraphs: int, n_tensors: int) -> bytes:
+    """A small valid-looking model: N subgraph slots -> one subgraph whose M tensor slots -> one tensor."""
+    import flatbuffers
+
+    b = flatbuffers.Builder(0)
+    b.StartObject(8)
+    b.PrependUint32Slot(2, 0, 0)  # tensor.buffer = 0
+    tensor = b.EndObject()
+    b.StartVector(4, n_tensors, 4)
+    for _ in range(n_tensors):
+        b.PrependUOffsetTRelative(tensor)
+    tensors = b.EndVector()
+    b.StartObject(5)
+    b.PrependUOffsetTRelativeSlot(0, tensors, 0)
+    subgraph = b.EndObject()
+    b.StartVector(4, n_subgraphs, 4)
+    for _ in range(n_subgraphs):
+        b.PrependUOffsetTRelative(subgraph)
+    subgraphs = b.EndVector()
+    b.StartObject(3)
+    buffer = b.EndObject()
+    b.StartVector(4, 1, 4)
+    b.PrependUOffsetTRelative(buffer)
+    buffers = b.EndVector()
+    b.StartObject(8)
+    b.PrependUint32Slot(0, 3, 0)
+    b.PrependUOffsetTRelativeSlot(2, subgraphs, 0)
+    b.PrependUOffsetTRelativeSlot(4, buffers, 0)
+    b.Finish(b.EndObject(), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def test_shared_references_cannot_make_inspect_quadratic():
+    small = _shared_reference_bomb(3, 4)
+    assert [len(sg.tensors) for sg in fb.read_model(small).subgraphs] == [4, 4, 4]  # the shape itself is legal
+    bomb = _shared_reference_bomb(4000, 4000)  # 32 KB that would mean 16 million tensor visits
+    assert len(bomb) < 64_000
+    with pytest.raises(NotATFLiteModel, match="refers to far more data than it holds"):
+        litesig.inspect(bomb)

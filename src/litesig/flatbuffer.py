@@ -35,13 +35,25 @@ _F32 = struct.Struct("<f")
 
 
 class _Buf:
-    """Bounds-checked little-endian reads over bytes or a memory map."""
+    """Bounds-checked little-endian reads over bytes or a memory map, with a work budget.
 
-    __slots__ = ("data", "size")
+    A well-formed file is read about once: every table, vector element and string lies in its own
+    bytes. A hostile one can point many vector slots at one table whose vectors point at one table
+    again, and so on, turning a small file into quadratic work. Reads are charged against a budget
+    of twice the file size (plus slack); running out means shared or cyclic references.
+    """
+
+    __slots__ = ("data", "size", "budget")
 
     def __init__(self, data: bytes | bytearray | mmap.mmap | memoryview):
         self.data = data
         self.size = len(data)
+        self.budget = 2 * self.size + (1 << 20)
+
+    def spend(self, nbytes: int, what: str) -> None:
+        self.budget -= nbytes
+        if self.budget < 0:
+            raise self.fail(f"{what}: the file refers to far more data than it holds (shared or cyclic references)")
 
     def fail(self, what: str) -> NotATFLiteModel:
         return NotATFLiteModel(f"corrupt: {what}")
@@ -66,6 +78,7 @@ class _Table:
 
     def __init__(self, buf: _Buf, pos: int, what: str):
         self.buf, self.pos, self.what = buf, pos, what
+        buf.spend(4, what)
         vt = pos - int(buf.read(_I32, pos, f"{what} vtable offset"))
         vt_len = int(buf.read(_U16, vt, f"{what} vtable"))
         if vt_len < 4 or vt_len % 2 or vt + vt_len > buf.size:
@@ -116,6 +129,7 @@ class _Table:
         start, count = self.vector(slot, fmt.size, what)
         if not count:
             return ()
+        self.buf.spend(count * fmt.size, what)
         return tuple(v[0] for v in fmt.iter_unpack(self.buf.data[start : start + count * fmt.size]))
 
     def tables(self, slot: int, what: str) -> list[_Table]:
@@ -127,6 +141,7 @@ def _string_at(buf: _Buf, pos: int, what: str) -> str:
     length = int(buf.read(_U32, pos, f"{what} length"))
     if pos + 4 + length > buf.size:
         raise buf.fail(f"{what} at byte {pos} claims {length} bytes, past the end of the file")
+    buf.spend(length, what)
     return bytes(buf.data[pos + 4 : pos + 4 + length]).decode("utf-8", errors="replace")
 
 
