@@ -145,3 +145,11 @@ def test_verify_tries_dynamic_dims_at_several_sizes(tmp_path, keras):
     result = litesig.convert(tmp_path / "seq.keras", tmp_path / "seq.tflite")
     shapes = {c.input_shapes["seq"] for c in result.verification.cases}
     assert shapes == {(1, 4, 3), (3, 7, 3)}
+
+
+def test_inputs_must_be_an_npz_archive(converted, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((1, 128, 3), np.float32))
+    assert main(["run", str(converted["seed"]), "--inputs", str(tmp_path / "x.npy")]) == 2
+    assert "holds a single array (np.save); expected named arrays (np.savez)" in capsys.readouterr().err
+    with pytest.raises(InvalidInput, match="--inputs: no such file"):
+        litesig.verify(converted["seed"], converted["seed"], inputs=tmp_path / "none.npz")

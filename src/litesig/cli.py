@@ -325,14 +325,12 @@ def _run_inputs(args: argparse.Namespace, signature: str, runner: Any) -> dict[s
     inputs: dict[str, Any] = {}
     problems = []
     if args.inputs:
-        npz = _load_array(args.inputs, "--inputs")
-        if not hasattr(npz, "files"):
-            raise InvalidInput(args.inputs, [Problem("--inputs", "expected an .npz archive (np.savez), got a single array")])
-        with npz:
-            for key in npz.files:
-                name = key.split("/", 1)[1] if key.startswith(f"{signature}/") else key
-                if "/" not in name:
-                    inputs[name] = npz[key]
+        from ._arrays import load_npz
+
+        for key, array in load_npz(args.inputs, "--inputs").items():
+            name = key.split("/", 1)[1] if key.startswith(f"{signature}/") else key
+            if "/" not in name:  # another signature's array
+                inputs[name] = array
     for item in args.input:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:

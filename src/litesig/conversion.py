@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import shape_fits
 from ._io import check_writable, write_atomic
 from .errors import ConversionFailed, InvalidInput, LitesigError, Problem, VerificationFailed
 from .parity import Tolerance, VerifyReport, run_parity
@@ -355,7 +356,7 @@ def _plan(spec: Spec, sources: Mapping[str, SourceModel]) -> list[_Plan]:
             if shape is None:
                 problems.append(Problem(f"{where}.inputs.{inp.name}.shape", f"model {model.key!r} does not say its input shape; give one"))
                 continue
-            if model_in.shape is not None and not _compatible(shape, model_in.shape):
+            if model_in.shape is not None and not shape_fits(shape, model_in.shape):
                 problems.append(Problem(f"{where}.inputs.{inp.name}.shape",
                                         f"{list(shape)} does not fit input {model_in.name!r} of model {model.key!r}, which takes {list(model_in.shape)}"))
             inputs.append(InputSpec(inp.name, dtype, tuple(shape)))
@@ -363,10 +364,6 @@ def _plan(spec: Spec, sources: Mapping[str, SourceModel]) -> list[_Plan]:
     if problems:
         raise InvalidInput(spec.source, problems)
     return plans
-
-
-def _compatible(shape: Sequence[int], model_shape: Sequence[int]) -> bool:
-    return len(shape) == len(model_shape) and all(m in (-1, s) for s, m in zip(shape, model_shape))
 
 
 def _route(sig: SignatureSpec, ref: OutputRef, model: SourceModel, where: str, problems: list[Problem]) -> _Route | None:

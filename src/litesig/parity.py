@@ -392,25 +392,15 @@ def _file_order(runner: Runner, sig: str, kind: str) -> list[str]:
 def _user_inputs(inputs: str | os.PathLike[str] | Mapping[str, np.ndarray], signatures: Sequence[str], runner: Runner) -> dict[str, dict[str, np.ndarray]]:
     from .errors import InvalidInput, Problem
 
-    if isinstance(inputs, Mapping):
-        arrays = dict(inputs)
-        source = "inputs"
-    else:
-        source = os.fspath(inputs)
-        try:
-            with np.load(source, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except Exception as e:
-            raise InvalidInput(source, [Problem("", f"not a readable .npz file: {e}")]) from None
+    from ._arrays import array_key, load_npz
+
+    source = "inputs" if isinstance(inputs, Mapping) else os.fspath(inputs)
+    arrays = dict(inputs) if isinstance(inputs, Mapping) else load_npz(inputs, "--inputs")
     feeds: dict[str, dict[str, np.ndarray]] = {}
     problems = []
     for sig in signatures:
         names = list(runner.input_details(sig))
-        feed = {}
-        for n in names:
-            key = f"{sig}/{n}" if f"{sig}/{n}" in arrays else n
-            if key in arrays:
-                feed[n] = arrays[key]
+        feed = {n: arrays[key] for n in names if (key := array_key(arrays, sig, n)) is not None}
         if len(feed) == len(names):
             feeds[sig] = feed
         else:

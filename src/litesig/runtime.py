@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import shape_fits
 from ._io import captured_stderr, describe, read_model_bytes
 from .errors import InvalidInput, LitesigError, Problem, SignatureNotFound
 
@@ -125,7 +126,7 @@ class Runner:
                     problems.append(Problem(f"{key}.{name}", f"dtype {array.dtype}, expected {detail.dtype}"))
                     continue
             want = detail.shape_signature
-            if array.ndim != len(want) or any(w != -1 and w != g for w, g in zip(want, array.shape)):
+            if not shape_fits(array.shape, want):
                 problems.append(Problem(f"{key}.{name}", f"shape {list(array.shape)}, expected {list(want)} (-1 = any size)"))
                 continue
             arrays[name] = array
@@ -252,7 +253,7 @@ def _bench_inputs(details: Mapping[str, TensorDetail], shapes: Mapping[str, Sequ
     for name, d in details.items():
         shape = list(shapes.get(name, [1 if s == -1 else s for s in d.shape_signature]))
         sig = d.shape_signature
-        if len(shape) != len(sig) or any(s != -1 and s != g for s, g in zip(sig, shape)):
+        if not shape_fits(shape, sig):
             problems.append(Problem(f"--shape {name}", f"{shape} contradicts the input's shape {list(sig)} (-1 = any size)"))
         fixed[name] = TensorDetail(name, d.dtype, tuple(shape), d.quantization)
     if problems:

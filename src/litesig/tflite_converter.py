@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ._arrays import array_key, load_npz, shape_fits
 from ._io import captured_stderr
 from .errors import ConversionFailed, InvalidInput, Problem
 from .spec import ConvertOptions, InputSpec
@@ -98,18 +99,14 @@ def load_calibration(options: ConvertOptions, signatures: Sequence[tuple[str, Se
     """Samples per signature from the .npz: keys "<signature>/<input>" or "<input>", first axis = samples."""
     path = options.calibration
     assert path is not None  # ConvertOptions.problems() guarantees it for int8
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except Exception as e:
-        raise InvalidInput(str(path), [Problem("", f"not a readable .npz file: {e}")]) from None
+    arrays = load_npz(path)
     problems = []
     out: Calibration = {}
     for sig_name, sig_inputs in signatures:
         per_input: dict[str, list[np.ndarray]] = {}
         for inp in sig_inputs:
-            key = f"{sig_name}/{inp.name}" if f"{sig_name}/{inp.name}" in arrays else inp.name
-            if key not in arrays:
+            key = array_key(arrays, sig_name, inp.name)
+            if key is None:
                 problems.append(Problem(f"{sig_name}/{inp.name}", f"no array for this input (keys are \"<signature>/<input>\" or \"<input>\"; the file has: {', '.join(arrays) or 'none'})"))
                 continue
             samples = _samples(arrays[key], inp, key, problems)
@@ -139,7 +136,7 @@ def _samples(array: np.ndarray, inp: InputSpec, key: str, problems: list[Problem
         problems.append(Problem(key, "no samples"))
         return None
     got = samples[0].shape
-    if len(got) != len(shape) or any(d != -1 and d != g for d, g in zip(shape, got)):
+    if not shape_fits(got, shape):
         problems.append(Problem(key, f"array of shape {list(array.shape)} gives samples of shape {list(got)}; the input takes {list(shape)} (first axis = samples)"))
         return None
     if array.dtype.kind != np.dtype(inp.dtype).kind:
