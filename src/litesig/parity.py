@@ -57,6 +57,11 @@ class OutputReport:
     passed: bool
     why: str = ""
 
+    @classmethod
+    def failed(cls, name: str, shape: Sequence[int], why: str) -> OutputReport:
+        """An output that could not be compared at all: every error metric infinite."""
+        return cls(name, tuple(shape), math.inf, math.inf, math.inf, 0.0, 0, 0, False, why)
+
 
 @dataclass(frozen=True)
 class CaseReport:
@@ -126,8 +131,7 @@ def compare(name: str, reference: np.ndarray, got: np.ndarray, tol: Tolerance) -
     ref = np.asarray(reference)
     out = np.asarray(got)
     if ref.shape != out.shape:
-        return OutputReport(name, tuple(out.shape), math.inf, math.inf, math.inf, 0.0, 0, 0, False,
-                            f"shape {list(out.shape)} but the reference has {list(ref.shape)}")
+        return OutputReport.failed(name, out.shape, f"shape {list(out.shape)} but the reference has {list(ref.shape)}")
     r = ref.astype(np.float64)
     o = out.astype(np.float64)
     bad_nan = int(np.count_nonzero(np.isnan(o) & ~np.isnan(r)))
@@ -234,8 +238,7 @@ def run_parity(
             reports = []
             for name, value in got.items():
                 if name not in want:
-                    reports.append(OutputReport(name, tuple(value.shape), math.inf, math.inf, math.inf, 0.0, 0, 0, False,
-                                                f"the reference has no output {name!r} (it has: {', '.join(want)})"))
+                    reports.append(OutputReport.failed(name, value.shape, f"the reference has no output {name!r} (it has: {', '.join(want)})"))
                     continue
                 reports.append(compare(name, want[name], value, tolerance))
             cases.append(CaseReport(sig, shapes, tuple(reports)))
@@ -274,17 +277,16 @@ def verify(
         A VerifyReport; `.passed` is False when any output of any case fails.
     """
     from ._io import describe
-    from .model_info import inspect
+    from .model_info import precision
 
     say = progress or (lambda _step: None)
-    info = inspect(model)
     runner = Runner(model)
     signatures = [runner.resolve(signature)] if signature else runner.signatures
     if not signatures:
         from .errors import LitesigError
 
         raise LitesigError(f"{describe(model)}: the model has no signatures to verify")
-    mode = info.precision
+    mode = precision(runner.model) if runner.model is not None else "none"
     say(f"Preparing the reference ({_describe_against(against)})")
     reference, other_mode, int_high = _reference(against, signatures, runner, unsafe=unsafe)
     if other_mode is not None and _MODES.index(other_mode) > _MODES.index(mode):
@@ -329,13 +331,13 @@ def _reference(against: Any, signatures: Sequence[str], runner: Runner, *, unsaf
     if not path.exists():
         raise InvalidInput(str(path), [Problem("--against", "no such file or directory")])
     if path.suffix.lower() == ".tflite":
-        from .model_info import inspect
+        from .model_info import precision
 
         other = Runner(path)
         for sig in signatures:
             if sig not in other.signatures:
                 raise SignatureNotFound(sig, other.signatures)
-        return (lambda sig, feed: other.run(feed, signature=sig)), inspect(path).precision, {}
+        return (lambda sig, feed: other.run(feed, signature=sig)), precision(other.model) if other.model else "none", {}
 
     from .sources import Loader
 
@@ -382,10 +384,9 @@ def _reference(against: Any, signatures: Sequence[str], runner: Runner, *, unsaf
 
 def _file_order(runner: Runner, sig: str, kind: str) -> list[str]:
     """Signature input/output names in the order the file stores them (the order they were converted in)."""
-    from .flatbuffer import read_model
-
-    model = read_model(runner.content)
-    s = next(s for s in model.signatures if s.key == sig)
+    if runner.model is None:
+        return list(runner.input_details(sig) if kind == "inputs" else runner.output_details(sig))
+    s = next(s for s in runner.model.signatures if s.key == sig)
     return [tm.name for tm in (s.inputs if kind == "inputs" else s.outputs)]
 
 

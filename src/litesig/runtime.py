@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from . import flatbuffer as fb
 from ._arrays import shape_fits
 from ._io import captured_stderr, describe, read_model_bytes
 from .errors import InvalidInput, LitesigError, Problem, SignatureNotFound
@@ -41,13 +42,17 @@ class Runner:
 
         self.source = describe(model)
         content = read_model_bytes(model)
-        self.content = content  # kept: the interpreter reads from it, and the flatbuffer reader can too
         try:
             self._interpreter = Interpreter(model_content=content, num_threads=num_threads)
         except (ValueError, RuntimeError) as e:
             raise LitesigError(f"{self.source}: LiteRT cannot load the model: {e}") from None
-        self._signatures = list(_signature_keys_in_file_order(content, self._interpreter))
+        try:
+            self.model: fb.Model | None = fb.read_model(content)  # the file's structure, for what LiteRT does not say
+        except LitesigError:
+            self.model = None
+        self._signatures = _signature_keys_in_file_order(self.model, self._interpreter)
         self._runners: dict[str, Any] = {}
+        self._inputs: dict[str, dict[str, TensorDetail]] = {}
         self._lock = threading.Lock()
         self._warmed: set[str] = set()
 
@@ -76,7 +81,10 @@ class Runner:
         return self._runners[key]
 
     def input_details(self, signature: str | None = None) -> dict[str, TensorDetail]:
-        return _details(self.runner(signature).get_input_details())
+        key = self.resolve(signature)
+        if key not in self._inputs:  # fixed for the file's life; cached because every checked run needs it
+            self._inputs[key] = _details(self.runner(key).get_input_details())
+        return self._inputs[key]
 
     def output_details(self, signature: str | None = None) -> dict[str, TensorDetail]:
         return _details(self.runner(signature).get_output_details())
@@ -89,10 +97,7 @@ class Runner:
         """
         key = self.resolve(signature)
         runner = self.runner(key)
-        if check:
-            arrays = self._checked(key, inputs)
-        else:
-            arrays = dict(inputs)
+        arrays = self.checked(key, inputs) if check else dict(inputs)
         with self._lock:
             try:
                 if key in self._warmed:
@@ -105,7 +110,9 @@ class Runner:
                 raise LitesigError(f"{self.source}: signature {key!r} failed to run: {e}") from None
         return {name: np.asarray(value) for name, value in out.items()}
 
-    def _checked(self, key: str, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    def checked(self, signature: str | None, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """The inputs as the signature takes them (same-kind dtypes cast), or InvalidInput listing every problem."""
+        key = self.resolve(signature)
         expected = self.input_details(key)
         problems = []
         for name in inputs:
@@ -156,15 +163,10 @@ def _describe_inputs(details: Mapping[str, TensorDetail]) -> str:
     return ", ".join(f"{n} {d.dtype} {list(d.shape_signature)}" for n, d in details.items())
 
 
-def _signature_keys_in_file_order(content: bytes, interpreter: Any) -> list[str]:
+def _signature_keys_in_file_order(model: fb.Model | None, interpreter: Any) -> list[str]:
     """LiteRT lists signatures alphabetically; the file's own order is what the author declared."""
     listed = list(interpreter.get_signature_list())
-    try:
-        from .flatbuffer import read_model
-
-        in_file = [s.key for s in read_model(content).signatures]
-    except LitesigError:
-        return listed
+    in_file = [s.key for s in model.signatures] if model is not None else []
     return in_file if sorted(in_file) == sorted(listed) else listed
 
 
@@ -216,11 +218,11 @@ def bench(
     raw = runner.runner(key)
     init_ms = (time.perf_counter() - start) * 1000
     details = runner.input_details(key)
-    feed = dict(inputs) if inputs is not None else _bench_inputs(details, shapes or {}, key, np.random.default_rng(seed))
+    raw_feed = dict(inputs) if inputs is not None else _bench_inputs(details, shapes or {}, key, np.random.default_rng(seed))
+    feed = runner.checked(key, raw_feed)  # once: names, dtypes, shapes; the timed loop then calls LiteRT directly
     start = time.perf_counter()
-    runner.run(feed, signature=key)  # checked once: names, dtypes, shapes
+    runner.run(feed, signature=key, check=False)
     first_ms = (time.perf_counter() - start) * 1000
-    feed = {n: np.asarray(a, dtype=details[n].dtype) for n, a in feed.items()}
     for _ in range(warmup):
         raw(**feed)
     times = []
