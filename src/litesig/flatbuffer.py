@@ -178,6 +178,8 @@ class Operator:
     opcode_index: int
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
+    large_custom_options_offset: int = 0  # > 1: custom options at this file offset (models over 2 GB)
+    large_custom_options_field: int = field(default=0, compare=False, repr=False)  # where that offset lives
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,7 @@ class Buffer:
     data_size: int
     offset: int = 0  # > 1: bytes live at this file offset (models over 2 GB)
     size: int = 0
+    offset_field: int = field(default=0, compare=False, repr=False)  # where that offset lives
 
     @property
     def nbytes(self) -> int:
@@ -319,7 +322,7 @@ def _buffer(t: _Table, buf: _Buf) -> Buffer:
     offset, size = int(t.scalar(1, _U64)), int(t.scalar(2, _U64))
     if offset > 1 and offset + size > buf.size:
         raise buf.fail(f"{t.what} holds {size} bytes at file offset {offset}, past the end of the file ({buf.size} bytes)")
-    return Buffer(data_pos=start, data_size=count, offset=offset, size=size)
+    return Buffer(data_pos=start, data_size=count, offset=offset, size=size, offset_field=t.field(1))
 
 
 def _indices(t: _Table, slot: int, what: str, bound: int, allow_optional: bool = False) -> tuple[int, ...]:
@@ -338,11 +341,17 @@ def _subgraph(t: _Table, n_buffers: int, n_opcodes: int) -> SubGraph:
         opcode = int(ot.scalar(0, _U32))
         if opcode >= n_opcodes:
             raise t.buf.fail(f"{ot.what} uses operator code {opcode}, the file has {n_opcodes}")
+        custom_offset, custom_size = int(ot.scalar(9, _U64)), int(ot.scalar(10, _U64))
+        if custom_offset > 1 and custom_offset + custom_size > t.buf.size:
+            raise t.buf.fail(f"{ot.what} holds {custom_size} bytes of custom options at file offset {custom_offset}, "
+                             f"past the end of the file ({t.buf.size} bytes)")
         operators.append(
             Operator(
                 opcode_index=opcode,
                 inputs=_indices(ot, 1, f"{ot.what}.inputs", n, allow_optional=True),
                 outputs=_indices(ot, 2, f"{ot.what}.outputs", n, allow_optional=True),
+                large_custom_options_offset=custom_offset,
+                large_custom_options_field=ot.field(9),
             )
         )
     return SubGraph(

@@ -69,9 +69,7 @@ def rename(
         NotATFLiteModel: the file is not a valid model.
     """
     source = Path(model)
-    if in_place == (output is not None):
-        raise InvalidInput(str(source), [Problem("output", "give an output path (-o) or --in-place, not both or neither")])
-    target = source if in_place else check_writable(output, force=force)  # type: ignore[arg-type]
+    target = _target(source, output, in_place=in_place, force=force)
     plan = RenamePlan(dict(signatures or {}), dict(inputs or {}), dict(outputs or {}), tensor_names)
     parsed = fb.read_model(source)
     patches, changes, after = _patches(parsed, plan, str(source))
@@ -183,7 +181,7 @@ def _write(source: Path, target: Path, m: fb.Model, patches: Mapping[int, str]) 
     for rel in fields.values():
         if not 0 < rel < 2**32:
             raise LitesigError(f"{source}: a new name would lie {rel} bytes from its field, beyond a flatbuffer offset")
-    offsets = _absolute_offsets(source, m) if shift else []
+    offsets = _absolute_offsets(m) if shift else []
 
     def fill(tmp: Path) -> None:
         with open(source, "rb") as src, open(tmp, "wb") as dst:
@@ -227,24 +225,19 @@ def _copy(src: BinaryIO, dst: BinaryIO, offset: int, length: int) -> None:
     dst.flush()
 
 
-def _absolute_offsets(source: Path, m: fb.Model) -> list[tuple[int, int]]:
-    """(field position, value) of every Buffer.offset that points past the flatbuffer."""
-    data = source.read_bytes()[: min(b.offset for b in m.buffers if b.offset > 1)]
-    buf = fb._Buf(data)
-    root = fb._Table(buf, m.root, "model")
-    out = []
-    for t in root.tables(4, "buffers"):
-        pos = t.field(1)
-        if pos:
-            value = int(buf.read(fb._U64, pos, "buffer offset"))
-            if value > 1:
-                out.append((pos, value))
-    for sg in root.tables(2, "subgraphs"):
-        for op in sg.tables(3, "operators"):
-            pos = op.field(9)  # large_custom_options_offset
-            if pos and int(buf.read(fb._U64, pos, "custom options offset")) > 1:
-                out.append((pos, int(buf.read(fb._U64, pos, "custom options offset"))))
-    return out
+def _absolute_offsets(m: fb.Model) -> list[tuple[int, int]]:
+    """(field position, value) of every offset that points past the flatbuffer, from the parsed model."""
+    fields = [(b.offset_field, b.offset) for b in m.buffers if b.offset > 1]
+    fields += [(op.large_custom_options_field, op.large_custom_options_offset)
+               for sg in m.subgraphs for op in sg.operators if op.large_custom_options_offset > 1]
+    return fields
+
+
+def _target(source: Path, output: str | os.PathLike[str] | None, *, in_place: bool, force: bool) -> Path:
+    """Where rename/add_signature write: `output`, or `source` itself with in_place."""
+    if in_place == (output is not None):
+        raise InvalidInput(str(source), [Problem("output", "give an output path (-o) or --in-place, not both or neither")])
+    return source if in_place else check_writable(output, force=force)  # type: ignore[arg-type]
 
 
 def add_signature(
@@ -266,9 +259,7 @@ def add_signature(
     from ai_edge_litert.tools import flatbuffer_utils
 
     source = Path(model)
-    if in_place == (output is not None):
-        raise InvalidInput(str(source), [Problem("output", "give an output path (-o) or --in-place, not both or neither")])
-    target = source if in_place else check_writable(output, force=force)  # type: ignore[arg-type]
+    target = _target(source, output, in_place=in_place, force=force)
     parsed = fb.read_model(source)
     problems = []
     if parsed.signatures:
