@@ -25,7 +25,7 @@ from ._io import check_writable, write_atomic
 from .errors import ConversionFailed, InvalidInput, LitesigError, Problem, VerificationFailed
 from .parity import Tolerance, VerifyReport, run_parity
 from .sources import Loader, SourceModel
-from .spec import ConvertOptions, InputSpec, ModelSource, OutputRef, SignatureSpec, Spec, load_spec
+from .spec import ConvertOptions, InputSpec, ModelSource, OutputRef, SignatureSpec, Spec, load_spec, spec_from_dict
 from .tflite_converter import load_calibration, run_converter, run_converter_isolated
 
 Progress = Callable[[str], None]
@@ -294,7 +294,7 @@ def _spec_from_flags(
     if len(keys) != 1 and (signature or input_names or output_names):
         raise InvalidInput(str(path), [Problem("--signature", f"the SavedModel has {len(keys)} signatures ({', '.join(keys)}); "
                                                 "pick one with --signature-keys to rename it, or write a spec")])
-    signatures = []
+    signatures: dict[str, dict[str, Any]] = {}
     for key in keys:
         src = loader.load(key, models[key].path, models[key].signature)
         ins = [i.name for i in src.inputs]
@@ -310,18 +310,14 @@ def _spec_from_flags(
                 problems.append(Problem("--input-shape", f"no input {shaped!r}; the inputs are: {', '.join(new_ins)}"))
         if problems:
             raise InvalidInput(str(path), problems)
-        name = signature or (key if path.is_dir() else "serving_default")
-        signatures.append({
+        signatures[signature or (key if path.is_dir() else "serving_default")] = {
             "inputs": {new: ({"shape": list(input_shapes[new])} if new in input_shapes else {}) for new in new_ins},
             "outputs": {new: {"model": key, "output": i, "inputs": new_ins} for i, new in enumerate(new_outs)},
-        })
-        signatures[-1]["name"] = name
+        }
     data = {
         "models": {key: {"path": str(m.path), **({"signature": m.signature} if m.signature else {})} for key, m in models.items()},
-        "signatures": {s.pop("name"): s for s in signatures},
+        "signatures": signatures,
     }
-    from .spec import spec_from_dict
-
     spec = spec_from_dict(data, source=str(path))
     return replace(spec, options=options)
 
