@@ -11,9 +11,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c constraints.txt -e '.[convert,test]'
-	# tf-keras only to build Keras 2 SavedModels in tests; it asks for the full
-	# `tensorflow` wheel, but tensorflow-cpu provides the same module.
-	$(PIP) install --quiet --no-deps -c constraints.txt tf-keras
+	# Test-only, installed without dependencies because they ask for the full `tensorflow`
+	# wheel (tensorflow-cpu provides the same module): tf-keras builds Keras 2 SavedModels;
+	# keras-hub (with the two modules its import needs) builds the real-world zoo's backbones.
+	$(PIP) install --quiet --no-deps -c constraints.txt tf-keras keras-hub regex tokenizers
 	touch $(STAMP)
 
 demo: $(STAMP)

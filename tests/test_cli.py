@@ -76,7 +76,7 @@ def test_flag_form(models_dir, tmp_path, capsys):
 
 def test_flag_form_wrong_name_count(models_dir, tmp_path, capsys):
     assert main(["convert", str(models_dir / "listed.keras"), "-o", str(tmp_path / "l.tflite"), "--output-names", "only_one", "-q"]) == 2
-    assert "--output-names: 1 names for 2 outputs (first, second)" in capsys.readouterr().err
+    assert "--output-names: 1 names for 2 outputs (first, second, as the model declares them)" in capsys.readouterr().err
 
 
 def test_inspect_a_non_model_exits_2(tmp_path, capsys):

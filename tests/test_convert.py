@@ -276,12 +276,16 @@ def test_a_model_whose_code_fails_at_trace_time(tmp_path, keras, tf):
     assert litesig.convert(tmp_path / "picky.keras", tmp_path / "s.tflite", unsafe=True, input_shapes={"x": [-1, 6]}).verification.passed
 
 
-def test_a_model_that_fails_on_zeros_is_a_clear_error(tmp_path, keras):
+def test_names_come_from_the_declared_structure_and_a_failing_reference_is_one_clean_line(tmp_path, keras):
+    # Fails when *called* on any concrete width but 6: litesig never calls it to learn names (it used to, on zeros).
     x = keras.Input((None,), name="x")
     picky = keras.layers.Lambda(lambda t: t[:, :1] if t.shape[1] in (None, 6) else t.wants_width_6, output_shape=(1,))
     keras.Model(x, picky(x)).save(tmp_path / "six.keras")
-    with pytest.raises(LitesigError, match=r"calling the model on zeros of shape \[1, 1\] \(dynamic dims as 1\), to learn its output names, failed"):
+    with pytest.raises(VerificationFailed, match=r"reference failed: AttributeError: .*wants_width_6") as caught:
         litesig.convert(tmp_path / "six.keras", tmp_path / "s.tflite", unsafe=True)
+    assert "\x1b" not in str(caught.value) and "Arguments received" not in str(caught.value)
+    assert not (tmp_path / "s.tflite").exists()
+    assert litesig.convert(tmp_path / "six.keras", tmp_path / "s.tflite", unsafe=True, input_shapes={"x": [-1, 6]}).verification.passed
 
 
 def test_without_tensorflow_convert_names_the_extra(tmp_path):

@@ -144,8 +144,15 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("--unsafe", action="store_true", default=None, help="load .keras files that hold Python code (Lambda layers); only for files you trust")
     p.add_argument("--signature", help="model path form: the name of the signature to create")
     p.add_argument("--signature-keys", type=_csv, help="SavedModel form: which of its signatures to keep, comma-separated")
-    p.add_argument("--input-names", type=_csv, help="model path form: new input names, in the model's input order")
-    p.add_argument("--output-names", type=_csv, help="model path form: new output names, in the model's output order")
+    p.add_argument("--input-names", type=_csv, help="model path form: new input names, in the model's documented order "
+                   "(Keras: as declared; SavedModel: sorted by name; --dry-run shows it)")
+    p.add_argument("--output-names", type=_csv, help="model path form: new output names, in the model's documented order")
+    p.add_argument("--input-map", action="append", default=[], metavar="OLD=NEW", help="model path form: rename an input by name (repeatable)")
+    p.add_argument("--output-map", action="append", default=[], metavar="OLD=NEW", help="model path form: rename an output by name (repeatable)")
+    p.add_argument("--code", action="append", default=[], metavar="FILE.py",
+                   help="import this Python file (custom layers/models) before loading; runs its code, so needs --unsafe")
+    p.add_argument("--verify-inputs", metavar="FILE.npz", help="your own inputs for the built-in verification ('<signature>/<input>' or '<input>')")
+    p.add_argument("--dry-run", action="store_true", help="load the models and show the signatures and wiring; convert nothing")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
                    help="model path form: the shape of an input (use -1 for dynamic), e.g. to fix the batch: --input-shape x=1,12,4")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="write without running the result against the source")
@@ -186,6 +193,7 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("--min-cosine", type=float, help="minimum cosine similarity")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--unsafe", action="store_true", help="load .keras files that hold Python code")
+    p.add_argument("--code", action="append", default=[], metavar="FILE.py", help="import this file (custom classes) first; needs --unsafe")
     _common(p)
 
     p = command("bench", "latency of one signature on LiteRT: init, first invoke, percentiles, peak memory", _cmd_bench,
@@ -260,6 +268,8 @@ def _cmd_convert(args: argparse.Namespace, ui: Ui) -> int:
             signature=args.signature, signature_keys=args.signature_keys,
             input_names=args.input_names, output_names=args.output_names,
             input_shapes=_parse_shapes(args.input_shape, allow_dynamic=True, where="convert") or None,
+            input_map=_parse_map(args.input_map, "--input-map") or None, output_map=_parse_map(args.output_map, "--output-map") or None,
+            code=args.code or None, verify_inputs=args.verify_inputs, dry_run=args.dry_run,
             force=args.force, verify=args.verify, progress=progress,
         )
     if ui.json_mode:
@@ -269,6 +279,14 @@ def _cmd_convert(args: argparse.Namespace, ui: Ui) -> int:
 
     render.converted(ui.console, result)
     return 0
+
+
+def _parse_map(items: Sequence[str], flag: str) -> dict[str, str]:
+    problems: list[Problem] = []
+    out = _parse_renames(items, flag, problems, scoped=False)
+    if problems:
+        raise InvalidInput("convert", problems)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,7 +424,7 @@ def _cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
     with ui.progress() as progress:
         report = verify(args.model, args.against, signature=args.signature, samples=args.samples, batch_sizes=args.batch_sizes,
                         inputs=args.inputs, atol=args.atol, rtol=args.rtol, min_cosine=args.min_cosine, seed=args.seed,
-                        unsafe=args.unsafe, progress=progress)
+                        unsafe=args.unsafe, code=args.code, progress=progress)
     if ui.json_mode:
         ui.print_json(report.to_dict())
     else:

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from ._arrays import shape_fits
 from ._io import check_writable, write_atomic
+from ._messages import framework_message
 from .errors import ConversionFailed, InvalidInput, LitesigError, Problem, VerificationFailed
-from .parity import Tolerance, VerifyReport, run_parity
+from .parity import Tolerance, VerifyReport
+from .routing import Plan, plan_signatures
 from .sources import Loader, SourceModel
-from .spec import ConvertOptions, InputSpec, ModelSource, OutputRef, SignatureSpec, Spec, load_spec, spec_from_dict
+from .spec import ConvertOptions, ModelSource, Spec, load_spec, spec_from_dict
 from .tflite_converter import load_calibration, run_converter, run_converter_isolated
 
 Progress = Callable[[str], None]
@@ -42,29 +42,13 @@ class ConvertResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
     verification: VerifyReport | None = None
     notes: list[str] = field(default_factory=list)  # things the user asked for that did not happen as expected
+    wiring: dict[str, list[str]] = field(default_factory=dict)  # signature -> "model.input <- input", "output <- model.output"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of `litesig convert --json`."""
         return {"path": str(self.path), "size_bytes": self.size_bytes, "optimize": self.optimize, "signatures": self.signatures,
-                "timings": self.timings, "verification": self.verification.to_dict() if self.verification else None,
-                "notes": self.notes}
-
-
-@dataclass(frozen=True)
-class _Route:
-    """One output of one signature: which model, fed which signature inputs, which of its outputs."""
-
-    output: str
-    model: str
-    args: tuple[str, ...]
-    index: int  # position in the model's outputs
-
-
-@dataclass(frozen=True)
-class _Plan:
-    name: str
-    inputs: tuple[InputSpec, ...]  # dtype and shape resolved
-    routes: tuple[_Route, ...]
+                "wiring": self.wiring, "timings": self.timings,
+                "verification": self.verification.to_dict() if self.verification else None, "notes": self.notes}
 
 
 def convert(
@@ -80,6 +64,11 @@ def convert(
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
+    input_map: Mapping[str, str] | None = None,
+    output_map: Mapping[str, str] | None = None,
+    code: Sequence[str | os.PathLike[str]] | None = None,
+    verify_inputs: str | os.PathLike[str] | None = None,
+    dry_run: bool = False,
     force: bool = False,
     verify: bool = True,
     tolerance: Tolerance | None = None,
@@ -96,8 +85,13 @@ def convert(
         unsafe: load .keras files with Keras' safe mode off (they may run code).
         signature: without a spec, the signature name to give the model's one signature.
         signature_keys: without a spec, which signatures of a SavedModel to keep.
-        input_names / output_names: without a spec, new names for the inputs / outputs, in order.
+        input_names / output_names: without a spec, new names for the inputs / outputs, in the model's
+            documented order (Keras: as declared; SavedModel: sorted by name; `--dry-run` shows it).
         input_shapes: without a spec, shapes for inputs by (new) name, e.g. {"x": [1, 12, 4]} to fix a batch.
+        input_map / output_map: without a spec, renames by name: {model's name: new name}.
+        code: Python files defining custom layers/models, imported before loading (needs `unsafe`).
+        verify_inputs: an .npz of your own inputs for the built-in verification (keys as for `calibration`).
+        dry_run: load and plan only: return the wiring and names, convert and write nothing.
         verify: run the result against the source before writing; fail if it differs.
         tolerance: override the default tolerance for the optimize mode.
         progress: called with a short description as each slow step starts.
@@ -109,7 +103,7 @@ def convert(
     """
     say = progress or (lambda _step: None)
     timings: dict[str, float] = {}
-    out_path = check_writable(output, force=force)
+    out_path = check_writable(output, force=force or dry_run)
 
     spec = source if isinstance(source, Spec) else None
     if spec is None and _is_spec_file(source):
@@ -121,11 +115,13 @@ def convert(
         calibration=options.calibration if calibration is None else Path(calibration),
         select_tf_ops=options.select_tf_ops if select_tf_ops is None else select_tf_ops,
         unsafe=options.unsafe if unsafe is None else unsafe,
+        code=options.code if code is None else tuple(Path(c) for c in code),
+        verify_inputs=options.verify_inputs if verify_inputs is None else Path(verify_inputs),
     )
     problems = options.problems("options")
-    if spec is not None and any(x is not None for x in (signature, signature_keys, input_names, output_names, input_shapes)):
-        problems.append(Problem("flags", "--signature, --signature-keys, --input-names, --output-names and --input-shape are for a model path; "
-                                         "a spec says these itself"))
+    if spec is not None and any(x is not None for x in (signature, signature_keys, input_names, output_names, input_shapes, input_map, output_map)):
+        problems.append(Problem("flags", "--signature, --signature-keys, --input-names, --output-names, --input-map, --output-map and "
+                                         "--input-shape are for a model path; a spec says these itself"))
     if problems:
         raise InvalidInput(spec.source if spec else str(source), problems)
 
@@ -134,12 +130,20 @@ def convert(
         from ._tf import import_tf
 
         tf = import_tf()
-    loader = Loader(unsafe=options.unsafe)
+    loader = Loader(unsafe=options.unsafe, code=options.code)
     if spec is None:
         with _timed(timings, "load_models"):
             say("Loading models")
             spec = _spec_from_flags(Path(source), loader, signature, signature_keys, input_names, output_names,  # type: ignore[arg-type]
-                                    input_shapes or {}, options)
+                                    input_shapes or {}, dict(input_map or {}), dict(output_map or {}), options)
+    else:
+        spec = replace(spec, options=options)
+    if dry_run:
+        with _timed(timings, "load_models"):
+            say("Loading models")
+            plans = plan_signatures(spec, {key: loader.load(key, m.path, m.signature) for key, m in spec.models.items()})
+        return ConvertResult(path=out_path, size_bytes=0, optimize=options.optimize, signatures=_names(plans), timings=timings,
+                             notes=["dry run: nothing was converted or written"], wiring={p.name: p.wiring() for p in plans})
     traced = trace(spec, loader=loader, timings=timings, progress=say)
     plans, functions = traced.plans, traced.functions
     calibration_data = load_calibration(options, [(p.name, p.inputs) for p in plans]) if options.optimize == "int8" else None
@@ -171,8 +175,8 @@ def convert(
                 + (", or fix the batch dimension so recurrent layers convert to builtin ops." if any("TensorList" in f for f in flex) else ".")
             )
         with _timed(timings, "verify"):
-            say("Verifying the result against the source")
-            report = _verify(content, traced, tolerance or Tolerance.for_mode(options.optimize), spec.source, out_path)
+            say("Verifying the result against the source, called as you would call it")
+            report = _verify(content, spec, tolerance or Tolerance.for_mode(options.optimize), out_path, calibration_data)
         if not report.passed:
             raise VerificationFailed(
                 f"{out_path} was not written: the converted model does not compute what the source computes:\n  - "
@@ -180,16 +184,23 @@ def convert(
                 report,
             )
     write_atomic(out_path, content)
-    notes = _notes(content, options)
+    notes = _notes(content, options) + traced.notes
+    if report is not None:
+        notes += report.notes
     return ConvertResult(
         path=out_path,
         size_bytes=len(content),
         optimize=options.optimize,
-        signatures={p.name: {"inputs": [i.name for i in p.inputs], "outputs": [r.output for r in p.routes]} for p in plans},
+        signatures=_names(plans),
         timings=timings,
         verification=report,
         notes=notes,
+        wiring={p.name: p.wiring() for p in plans},
     )
+
+
+def _names(plans: Sequence[Plan]) -> dict[str, dict[str, list[str]]]:
+    return {p.name: {"inputs": [i.name for i in p.inputs], "outputs": [r.output for r in p.routes]} for p in plans}
 
 
 def _notes(content: bytes, options: ConvertOptions) -> list[str]:
@@ -206,21 +217,13 @@ def _notes(content: bytes, options: ConvertOptions) -> list[str]:
 
 @dataclass(frozen=True)
 class Traced:
-    """A spec's signatures as TensorFlow functions: the thing converted, and the reference verify compares with."""
+    """A spec's signatures as TensorFlow functions: the thing that is converted (never the reference verify uses)."""
 
-    plans: list[_Plan]
+    plans: list[Plan]
     functions: dict[str, Any]  # signature -> concrete function taking the inputs positionally
     sources: dict[str, SourceModel]
     module: Any  # the tf.Module that tracks every variable
-
-    def __call__(self, signature: str, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run one signature in TensorFlow on numpy inputs keyed by input name."""
-        plan = next(p for p in self.plans if p.name == signature)
-        return {k: v.numpy() for k, v in self.functions[signature](*[feed[i.name] for i in plan.inputs]).items()}
-
-    def int_high(self) -> dict[str, int | None]:
-        """Per signature, an exclusive bound for random integer inputs (the smallest Embedding fed)."""
-        return {p.name: min((h for r in p.routes if (h := self.sources[r.model].int_high)), default=None) for p in self.plans}
+    notes: list[str] = field(default_factory=list)
 
 
 def trace(spec: Spec, *, loader: Loader | None = None, timings: dict[str, float] | None = None,
@@ -228,18 +231,20 @@ def trace(spec: Spec, *, loader: Loader | None = None, timings: dict[str, float]
     """Load a spec's models, route its signatures, and trace one tf.function per signature."""
     say = progress or (lambda _step: None)
     timings = {} if timings is None else timings
-    loader = loader or Loader(unsafe=spec.options.unsafe)
+    loader = loader or Loader(unsafe=spec.options.unsafe, code=spec.options.code)
     from ._tf import import_tf
 
     tf = import_tf()
     with _timed(timings, "load_models"):
         say("Loading models")
         sources = {key: loader.load(key, m.path, m.signature) for key, m in spec.models.items()}
-        plans = _plan(spec, sources)
+        plans = plan_signatures(spec, sources)
     with _timed(timings, "trace"):
         say("Tracing signatures")
         module, functions = _wrap(tf, plans, sources)
-    return Traced(plans, functions, sources, module)
+    notes = [f"signature {p.name!r} changes variables (a training step): the file keeps them as resource variables, "
+             "initialised to the source's values" for p in plans if any(sources[r.model].stateful for r in p.routes)]
+    return Traced(plans, functions, sources, module, notes)
 
 
 def _flex_ops(content: bytes) -> list[str]:
@@ -273,9 +278,11 @@ def _spec_from_flags(
     input_names: Sequence[str] | None,
     output_names: Sequence[str] | None,
     input_shapes: Mapping[str, Sequence[int]],
+    input_map: dict[str, str],
+    output_map: dict[str, str],
     options: ConvertOptions,
 ) -> Spec:
-    """The spec the single-model flag forms stand for."""
+    """The spec the single-model flag forms stand for; every rename becomes a by-name mapping."""
     if not path.exists():
         raise InvalidInput(str(path), [Problem("", "no such file or directory")])
     problems: list[Problem] = []
@@ -291,28 +298,37 @@ def _spec_from_flags(
     else:
         keys = ["model"]
         models = {"model": ModelSource("model", path)}
-    if len(keys) != 1 and (signature or input_names or output_names):
+    if len(keys) != 1 and (signature or input_names or output_names or input_map or output_map):
         raise InvalidInput(str(path), [Problem("--signature", f"the SavedModel has {len(keys)} signatures ({', '.join(keys)}); "
                                                 "pick one with --signature-keys to rename it, or write a spec")])
     signatures: dict[str, dict[str, Any]] = {}
     for key in keys:
         src = loader.load(key, models[key].path, models[key].signature)
-        ins = [i.name for i in src.inputs]
+        ins = list(src.input_names())
         outs = list(src.output_names)
-        new_ins = list(input_names) if input_names else ins
-        new_outs = list(output_names) if output_names else outs
-        if len(new_ins) != len(ins):
-            problems.append(Problem("--input-names", f"{len(new_ins)} names for {len(ins)} inputs ({', '.join(ins)})"))
-        if len(new_outs) != len(outs):
-            problems.append(Problem("--output-names", f"{len(new_outs)} names for {len(outs)} outputs ({', '.join(outs)})"))
+        order = "as the model declares them" if src.kind == "keras" else "sorted by name"
+        if not src.declared:
+            ins, outs = ["inputs"], []
+        new_ins = _renamed(ins, input_names, input_map, "--input-names", "--input-map", "inputs", order, problems)
+        if src.declared:
+            new_outs = _renamed(outs, output_names, output_map, "--output-names", "--output-map", "outputs", order, problems)
+        else:  # a subclassed model: its outputs are known once its input shape is
+            shape = input_shapes.get(input_names[0] if input_names else input_map.get("inputs", "inputs"))
+            if shape is None:
+                problems.append(Problem("--input-shape", f"{path} declares no inputs (a subclassed model): give its shape, "
+                                                         "e.g. --input-shape inputs=-1,4"))
+            else:
+                outs = list(src.with_input_shapes({"inputs": shape}).output_names)
+                new_outs = _renamed(outs, output_names, output_map, "--output-names", "--output-map", "outputs", order, problems)
         for shaped in input_shapes:
             if shaped not in new_ins:
                 problems.append(Problem("--input-shape", f"no input {shaped!r}; the inputs are: {', '.join(new_ins)}"))
         if problems:
             raise InvalidInput(str(path), problems)
+        feeds = dict(zip(ins, new_ins))
         signatures[signature or (key if path.is_dir() else "serving_default")] = {
             "inputs": {new: ({"shape": list(input_shapes[new])} if new in input_shapes else {}) for new in new_ins},
-            "outputs": {new: {"model": key, "output": i, "inputs": new_ins} for i, new in enumerate(new_outs)},
+            "outputs": {new: {"model": key, "output": old, "inputs": feeds} for old, new in zip(outs, new_outs)},
         }
     data = {
         "models": {key: {"path": str(m.path), **({"signature": m.signature} if m.signature else {})} for key, m in models.items()},
@@ -322,98 +338,28 @@ def _spec_from_flags(
     return replace(spec, options=options)
 
 
-# ---------------------------------------------------------------------------------------------
-# Planning: route inputs to models, resolve dtypes and shapes, find outputs. Every problem at once.
-
-
-def _plan(spec: Spec, sources: Mapping[str, SourceModel]) -> list[_Plan]:
-    problems: list[Problem] = []
-    plans = []
-    for sig in spec.signatures:
-        where = f"signatures.{sig.name}"
-        routes = []
-        fed: dict[str, tuple[SourceModel, int]] = {}
-        for ref in sig.outputs:
-            route = _route(sig, ref, sources[ref.model], f"{where}.outputs.{ref.name}", problems)
-            if route is None:
-                continue
-            routes.append(route)
-            for pos, name in enumerate(route.args):
-                fed.setdefault(name, (sources[ref.model], pos))
-        inputs = []
-        for inp in sig.inputs:
-            if inp.name not in fed:
-                problems.append(Problem(f"{where}.inputs.{inp.name}", "not used by any output of this signature"))
-                continue
-            model, pos = fed[inp.name]
-            model_in = model.inputs[pos]
-            dtype = inp.dtype or model_in.dtype
-            shape = inp.shape if inp.shape is not None else model_in.shape
-            if shape is None:
-                problems.append(Problem(f"{where}.inputs.{inp.name}.shape", f"model {model.key!r} does not say its input shape; give one"))
-                continue
-            if model_in.shape is not None and not shape_fits(shape, model_in.shape):
-                problems.append(Problem(f"{where}.inputs.{inp.name}.shape",
-                                        f"{list(shape)} does not fit input {model_in.name!r} of model {model.key!r}, which takes {list(model_in.shape)}"))
-            inputs.append(InputSpec(inp.name, dtype, tuple(shape)))
-        plans.append(_Plan(sig.name, tuple(inputs), tuple(routes)))
-    if problems:
-        raise InvalidInput(spec.source, problems)
-    return plans
-
-
-def _route(sig: SignatureSpec, ref: OutputRef, model: SourceModel, where: str, problems: list[Problem]) -> _Route | None:
-    names = [i.name for i in sig.inputs]
-    wanted = model.input_names()
-    n = len(wanted)
-    if ref.inputs is not None:
-        args = ref.inputs
-        if len(args) != n:
-            problems.append(Problem(f"{where}.inputs", f"model {model.key!r} takes {n} inputs ({', '.join(wanted)}), {len(args)} given"))
-            return None
-    elif n == 1:
-        if len(names) == 1:
-            args = (names[0],)
-        elif wanted[0] in names:
-            args = (wanted[0],)
-        else:
-            problems.append(Problem(where, f"model {model.key!r} takes one input ({wanted[0]!r}) and the signature has {len(names)}; "
-                                    f"say which: {{ model = \"{model.key}\", inputs = [\"{names[0]}\"] }}"))
-            return None
-    elif all(w in names for w in wanted):
-        args = tuple(wanted)
-    elif len(names) == n:
-        args = tuple(names)
-    else:
-        problems.append(Problem(where, f"model {model.key!r} takes {n} inputs ({', '.join(wanted)}); the signature's inputs "
-                                f"({', '.join(names)}) match neither by name nor by count; list them with the long form `inputs = [...]`"))
-        return None
-
-    outs = model.output_names
-    if ref.output is None:
-        if len(outs) != 1:
-            problems.append(Problem(where, f"model {model.key!r} has {len(outs)} outputs ({', '.join(outs)}); "
-                                    f"say which, e.g. \"{model.key}.{outs[0]}\" or \"{model.key}[0]\""))
-            return None
-        index = 0
-    elif isinstance(ref.output, int):
-        if not 0 <= ref.output < len(outs):
-            problems.append(Problem(where, f"model {model.key!r} has {len(outs)} outputs ({', '.join(outs)}); index {ref.output} is out of range"))
-            return None
-        index = ref.output
-    elif ref.output in outs:
-        index = outs.index(ref.output)
-    else:
-        problems.append(Problem(where, f"model {model.key!r} has no output {ref.output!r}; its outputs are: {', '.join(outs)}"))
-        return None
-    return _Route(ref.name, ref.model, tuple(args), index)
+def _renamed(names: list[str], positional: Sequence[str] | None, by_name: Mapping[str, str], flag: str, map_flag: str,
+             what: str, order: str, problems: list[Problem]) -> list[str]:
+    """New names for `names`: positional (in the documented order) or by name; unnamed ones keep theirs."""
+    if positional and by_name:
+        problems.append(Problem(flag, f"give {flag} or {map_flag}, not both"))
+        return names
+    if positional:
+        if len(positional) != len(names):
+            problems.append(Problem(flag, f"{len(positional)} names for {len(names)} {what} ({', '.join(names)}, {order})"))
+            return names
+        return list(positional)
+    for old in by_name:
+        if old not in names:
+            problems.append(Problem(map_flag, f"no {what[:-1]} {old!r}; the model's {what} are: {', '.join(names)}"))
+    return [by_name.get(n, n) for n in names]
 
 
 # ---------------------------------------------------------------------------------------------
 # Wrapping
 
 
-def _wrap(tf: Any, plans: Sequence[_Plan], sources: Mapping[str, SourceModel]) -> tuple[Any, dict[str, Any]]:
+def _wrap(tf: Any, plans: Sequence[Plan], sources: Mapping[str, SourceModel]) -> tuple[Any, dict[str, Any]]:
     """A tf.Module that tracks every model's variables, and one concrete function per signature."""
     module = tf.Module()
     # Tracking the variables themselves is what makes the converter freeze the weights (STACK.md).
@@ -426,41 +372,60 @@ def _wrap(tf: Any, plans: Sequence[_Plan], sources: Mapping[str, SourceModel]) -
         except Exception as e:  # the model's own code failed on these inputs: say where, not a traceback
             raise ConversionFailed(f"signature {plan.name!r}: tracing the models with inputs "
                                    f"{', '.join(f'{i.name} {i.dtype} {list(i.shape or ())}' for i in plan.inputs)} failed: "
-                                   f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from None
+                                   f"{framework_message(e)}") from None
     module._litesig_functions = dict(functions)
     return module, functions
 
 
-def _signature_fn(tf: Any, plan: _Plan, sources: Mapping[str, SourceModel]) -> Callable[..., dict[str, Any]]:
+def _signature_fn(tf: Any, plan: Plan, sources: Mapping[str, SourceModel]) -> Callable[..., dict[str, Any]]:
     positions = {i.name: k for k, i in enumerate(plan.inputs)}
 
     def fn(*args: Any) -> dict[str, Any]:
-        calls: dict[tuple[str, tuple[str, ...]], list[tuple[str, Any]]] = {}
+        calls: dict[Any, dict[str, Any]] = {}
         result = {}
         for route in plan.routes:
-            key = (route.model, route.args)
-            if key not in calls:
+            if route.call_key not in calls:
                 model = sources[route.model]
-                feeds = []
-                for name, want in zip(route.args, model.inputs):
-                    x = args[positions[name]]
-                    feeds.append(tf.cast(x, want.dtype) if x.dtype != tf.as_dtype(want.dtype) else x)
-                calls[key] = model.call(feeds)
-            result[route.output] = tf.identity(calls[key][route.index][1], name=route.output)
+                feeds = {}
+                for model_input, sig_input in route.feeds:
+                    want = tf.as_dtype(next(i.dtype for i in model.inputs if i.name == model_input))
+                    x = args[positions[sig_input]]
+                    feeds[model_input] = tf.cast(x, want) if x.dtype != want else x
+                calls[route.call_key] = _call_in_graph(model, feeds)
+            result[route.output] = tf.identity(calls[route.call_key][route.model_output], name=route.output)
         return result
 
     return fn
+
+
+def _call_in_graph(model: SourceModel, feeds: Mapping[str, Any]) -> dict[str, Any]:
+    """Call a source model inside the traced function, in the structure it declares; outputs by name."""
+    if model.kind == "saved_model":
+        return dict(model.obj(**feeds))
+    names = model.input_names()
+    if model.structure == "dict":
+        result = model.obj({n: feeds[n] for n in names}, training=False)
+    elif model.structure == "list":
+        result = model.obj([feeds[n] for n in names], training=False)
+    else:
+        result = model.obj(feeds[names[0]], training=False)
+    if model.output_structure == "dict":
+        return dict(result)
+    values = list(result) if model.output_structure == "list" else [result]
+    return dict(zip(model.output_names, values))
 
 
 # ---------------------------------------------------------------------------------------------
 # Verifying what was converted, before it is written
 
 
-def _verify(content: bytes, traced: Traced, tolerance: Tolerance, against: str, out_path: Path) -> VerifyReport:
-    from .runtime import Runner
+def _verify(content: bytes, spec: Spec, tolerance: Tolerance, out_path: Path, calibration: Any) -> VerifyReport:
+    """Run the file against the source models called as a user calls them (reference.py), never the wrapper."""
+    from .parity import verify_spec
 
     try:
-        return run_parity(Runner(content), traced, signatures=[p.name for p in traced.plans], tolerance=tolerance,
-                          model_name=str(out_path), against=against, int_high=traced.int_high())
+        return verify_spec(content, spec, tolerance=tolerance, model_name=str(out_path), calibration=calibration)
+    except VerificationFailed:
+        raise
     except LitesigError as e:
         raise VerificationFailed(f"{out_path} was not written: the converted model cannot be run: {e}") from None

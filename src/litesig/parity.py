@@ -81,10 +81,18 @@ class VerifyReport:
     against: str
     tolerance: Tolerance
     cases: tuple[CaseReport, ...] = field(default_factory=tuple)
+    unverified: tuple[tuple[str, str], ...] = ()  # (signature, why it could not be run here)
+    inputs: str = "random"  # where the inputs came from: "random (ranges ...)", "yours: file.npz", "calibration data"
 
     @property
     def passed(self) -> bool:
+        """Every case that ran passed (at least one ran). Signatures in `unverified` do not count either way."""
         return bool(self.cases) and all(c.passed for c in self.cases)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the user must know about what was not verified."""
+        return [f"signature {sig!r} NOT verified: {why}" for sig, why in self.unverified]
 
     def worst(self) -> dict[str, OutputReport]:
         """Per signature/output, the case with the largest max abs error."""
@@ -162,18 +170,22 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a.ravel(), b.ravel()) / (na * nb))
 
 
+DEFAULT_INT_RANGE = (0, 10)
+
+
 def sample_inputs(
     details: Mapping[str, TensorDetail],
     *,
     batch: int,
     dynamic: int,
     rng: np.random.Generator,
-    int_high: int | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Random inputs honouring dtype and shape: the first dynamic dim is `batch`, later ones `dynamic`.
 
-    Floats are uniform in [-1, 1]; integers in [0, int_high) (an Embedding's size when known, else 10);
-    bools are fair coins.
+    Values come from `ranges[name]` ([low, high], high excluded for integers) when given: the spec's
+    `range`, an Embedding's size, the calibration data's range. Otherwise floats are uniform in
+    [-1, 1] and integers in [0, 10); bools are fair coins.
     """
     arrays = {}
     for name, d in details.items():
@@ -181,15 +193,18 @@ def sample_inputs(
         for i, dim in enumerate(d.shape_signature):
             shape.append(dim if dim != -1 else (batch if i == 0 else dynamic))
         dtype = d.dtype
+        low, high = (ranges or {}).get(name, (None, None))
         if dtype == np.bool_:
             arrays[name] = rng.random(shape) < 0.5
         elif np.issubdtype(dtype, np.integer):
             info = np.iinfo(dtype)
-            high = min(int_high or 10, int(info.max) + 1)
-            low = 0 if info.min >= 0 or int_high else max(int(info.min), -10)
-            arrays[name] = rng.integers(low, high, size=shape).astype(dtype)
+            lo = max(int(info.min), int(np.ceil(low))) if low is not None else DEFAULT_INT_RANGE[0]
+            hi = min(int(info.max) + 1, int(np.ceil(high))) if high is not None else DEFAULT_INT_RANGE[1]
+            arrays[name] = rng.integers(lo, max(hi, lo + 1), size=shape).astype(dtype)
         else:
-            arrays[name] = rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
+            lo_f = -1.0 if low is None else float(low)
+            hi_f = 1.0 if high is None else float(high)
+            arrays[name] = rng.uniform(lo_f, hi_f, size=shape).astype(dtype)
     return arrays
 
 
@@ -204,45 +219,85 @@ def run_parity(
     batch_sizes: Iterable[int] = (1, 3),
     samples: int = 1,
     seed: int = 0,
-    int_high: Mapping[str, int | None] | None = None,
-    inputs: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    ranges: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
+    inputs: Mapping[str, Sequence[Mapping[str, np.ndarray]]] | None = None,
+    stateful: Sequence[str] = (),
+    unverified: Mapping[str, str] | None = None,
+    steps: int = 3,
+    inputs_note: str = "random",
 ) -> VerifyReport:
     """Run each signature and the reference on the same inputs; report every output.
 
-    With `inputs` (per signature), those arrays are used instead of random ones.
+    With `inputs` (per signature, a list of input sets), those arrays are used instead of random ones.
+    Signatures in `stateful` change variables (a training step): they run after the others, `steps`
+    times on both sides from the same start, each step compared; then the other signatures run again
+    so that what the steps changed is compared too. Signatures in `unverified` are not run.
     """
     rng = np.random.default_rng(seed)
-    cases = []
+    skipped = dict(unverified or {})
+    cases: list[CaseReport] = []
+    feeds_by_sig: dict[str, list[dict[str, np.ndarray]]] = {}
     for sig in signatures:
+        if sig in skipped:
+            continue
         details = runner.input_details(sig)
         if inputs is not None and sig in inputs:
-            feeds = [dict(inputs[sig])]
+            feeds_by_sig[sig] = [dict(f) for f in inputs[sig]]
         else:
-            feeds = [  # other dynamic dims alternate between 4 and 7, so two sizes are tried even with one sample
-                sample_inputs(details, batch=b, dynamic=(4, 7)[(i + k) % 2], rng=rng, int_high=(int_high or {}).get(sig))
+            feeds_by_sig[sig] = [  # other dynamic dims alternate between 4 and 7, so two sizes are tried even with one sample
+                sample_inputs(details, batch=b, dynamic=(4, 7)[(i + k) % 2], rng=rng, ranges=(ranges or {}).get(sig))
                 for i, b in enumerate(batch_sizes)
                 for k in range(samples)
             ]
-        for feed in feeds:
-            shapes = {n: tuple(a.shape) for n, a in feed.items()}
-            try:
-                got = runner.run(feed, signature=sig)
-            except Exception as e:  # report, don't crash: a failing signature is a finding
-                cases.append(CaseReport(sig, shapes, (), f".tflite failed: {e}"))
-                continue
-            try:
-                want = reference(sig, feed)
-            except Exception as e:
-                cases.append(CaseReport(sig, shapes, (), f"reference failed: {type(e).__name__}: {e}"))
-                continue
-            reports = []
-            for name, value in got.items():
-                if name not in want:
-                    reports.append(OutputReport.failed(name, value.shape, f"the reference has no output {name!r} (it has: {', '.join(want)})"))
-                    continue
-                reports.append(compare(name, want[name], value, tolerance))
-            cases.append(CaseReport(sig, shapes, tuple(reports)))
-    return VerifyReport(model=model_name, against=against, tolerance=tolerance, cases=tuple(cases))
+    ordinary = [s for s in feeds_by_sig if s not in stateful]
+    steppers = [s for s in feeds_by_sig if s in stateful]
+    for sig in ordinary:
+        for feed in feeds_by_sig[sig]:
+            cases.append(_case(runner, reference, sig, feed, tolerance, (ranges or {}).get(sig)))
+    for sig in steppers:
+        feed = feeds_by_sig[sig][0]
+        for step in range(steps):
+            cases.append(_case(runner, reference, sig, feed, tolerance, (ranges or {}).get(sig), label=f"step {step + 1} of {steps}"))
+    if steppers:
+        for sig in ordinary:
+            cases.append(_case(runner, reference, sig, feeds_by_sig[sig][0], tolerance, (ranges or {}).get(sig),
+                               label=f"after {steps} steps of {', '.join(steppers)}"))
+    return VerifyReport(model=model_name, against=against, tolerance=tolerance, cases=tuple(cases),
+                        unverified=tuple(sorted(skipped.items())), inputs=inputs_note)
+
+
+def _case(runner: Runner, reference: Reference, sig: str, feed: Mapping[str, np.ndarray], tolerance: Tolerance,
+          ranges: Mapping[str, tuple[float, float]] | None, label: str = "") -> CaseReport:
+    shapes = {n: tuple(a.shape) for n, a in feed.items()}
+    if label:
+        shapes = {**shapes, "(when)": label}  # type: ignore[dict-item]
+    try:
+        got = runner.run(feed, signature=sig)
+    except Exception as e:  # report, don't crash: a failing signature is a finding
+        return CaseReport(sig, shapes, (), f".tflite failed: {e}{_range_hint(feed, ranges)}")
+    try:
+        want = reference(sig, feed)
+    except Exception as e:
+        from ._messages import framework_message
+
+        return CaseReport(sig, shapes, (), f"reference failed: {framework_message(e)}{_range_hint(feed, ranges)}")
+    reports = []
+    for name, value in got.items():
+        if name not in want:
+            reports.append(OutputReport.failed(name, value.shape, f"the reference has no output {name!r} (it has: {', '.join(want)})"))
+            continue
+        reports.append(compare(name, want[name], value, tolerance))
+    return CaseReport(sig, shapes, tuple(reports))
+
+
+def _range_hint(feed: Mapping[str, np.ndarray], ranges: Mapping[str, tuple[float, float]] | None) -> str:
+    """For a failure on integer inputs drawn from a default range: say so, and how to give a real one."""
+    guessed = [n for n, a in feed.items() if np.asarray(a).dtype.kind in "iu" and n not in (ranges or {})]
+    if not guessed:
+        return ""
+    lo, hi = DEFAULT_INT_RANGE
+    return (f" (integer inputs {', '.join(guessed)} were drawn from [{lo}, {hi}) because litesig could not learn their valid range "
+            "from the model: give one with `range = [low, high]` on the input in the spec, or your own inputs with --verify-inputs)")
 
 
 def verify(
@@ -258,9 +313,14 @@ def verify(
     min_cosine: float | None = None,
     seed: int = 0,
     unsafe: bool = False,
+    code: Sequence[str | os.PathLike[str]] = (),
     progress: Callable[[str], None] | None = None,
 ) -> VerifyReport:
     """Run every signature of `model` (or one) and `against` on the same inputs; report every output.
+
+    The reference is the source called the way a user calls it (reference.py): a spec's models
+    wired only through the spec's names, a SavedModel's signature of the same name by keyword, a
+    Keras model on the input structure it declares, or another .tflite.
 
     Args:
         model: the .tflite to check (path or bytes).
@@ -272,6 +332,7 @@ def verify(
         inputs: your own inputs instead of random ones: an .npz or a dict keyed
             "<signature>/<input>" or "<input>".
         atol / rtol / min_cosine: override the defaults chosen from what the file is.
+        unsafe / code: as for convert: load .keras files with code, import files defining custom classes.
 
     Returns:
         A VerifyReport; `.passed` is False when any output of any case fails.
@@ -288,7 +349,7 @@ def verify(
         raise LitesigError(f"{describe(model)}: the model has no signatures to verify")
     mode = precision(runner.model) if runner.model is not None else "none"
     say(f"Preparing the reference ({_describe_against(against)})")
-    reference, other_mode, int_high = _reference(against, signatures, runner, unsafe=unsafe)
+    reference, other_mode = _reference(against, signatures, runner, unsafe=unsafe, code=[Path(c) for c in code])
     if other_mode is not None and _MODES.index(other_mode) > _MODES.index(mode):
         mode = other_mode
     base = Tolerance.for_mode(mode)
@@ -297,9 +358,90 @@ def verify(
                     name=base.name if (atol, rtol, min_cosine) == (None, None, None) else f"{base.name}, overridden")
     feeds = _user_inputs(inputs, signatures, runner) if inputs is not None else None
     say("Running both sides")
-    return run_parity(runner, reference, signatures=signatures, tolerance=tol, model_name=describe(model),
-                      against=_describe_against(against), batch_sizes=batch_sizes, samples=samples, seed=seed,
-                      int_high=int_high, inputs=feeds)
+    return _run_against(runner, reference, signatures, tol, model_name=describe(model), against=_describe_against(against),
+                        batch_sizes=batch_sizes, samples=samples, seed=seed, inputs=feeds,
+                        inputs_note=f"yours: {os.fspath(inputs)}" if isinstance(inputs, (str, os.PathLike)) else
+                        "yours" if inputs is not None else "")
+
+
+def verify_spec(content: bytes, spec: Any, *, tolerance: Tolerance, model_name: str,
+                calibration: Mapping[str, Sequence[Mapping[str, np.ndarray]]] | None = None) -> VerifyReport:
+    """The check convert runs before writing: the file against the spec's models, loaded anew and called as a user would.
+
+    Inputs: the spec's [verify] inputs when given; else random, within each input's realistic range
+    (the spec's `range`, an Embedding's size, and for int8 the calibration data's range, whose first
+    samples are also run).
+    """
+    from .reference import SpecReference
+
+    runner = Runner(content)
+    runner.source = model_name
+    reference = SpecReference(spec)
+    signatures = [s.name for s in spec.signatures if s.name in runner.signatures]
+    feeds: dict[str, list[dict[str, np.ndarray]]] | None = None
+    note = ""
+    if spec.options.verify_inputs is not None:
+        feeds = _user_inputs(spec.options.verify_inputs, signatures, runner)
+        note = f"yours: {spec.options.verify_inputs}"
+    ranges = reference.input_ranges()
+    if calibration and feeds is None:
+        feeds = {}
+        for sig, samples_ in calibration.items():
+            cal = ranges.setdefault(sig, {})
+            for name in samples_[0] if samples_ else ():
+                values = np.concatenate([np.asarray(s[name]).ravel() for s in samples_])
+                if values.size and values.dtype.kind == "f":
+                    cal.setdefault(name, (float(values.min()), float(values.max())))
+            if samples_:
+                details = runner.input_details(sig)
+                rng = np.random.default_rng(0)
+                feeds[sig] = [dict(samples_[0])] + [sample_inputs(details, batch=b, dynamic=4, rng=rng, ranges=cal) for b in (1, 3)]
+        note = "the calibration data's first sample, and random inputs within its range"
+    return _run_against(runner, reference, signatures, tolerance, model_name=model_name, against=spec.source,
+                        ranges=ranges, inputs=feeds, inputs_note=note)
+
+
+def _run_against(runner: Runner, reference: Any, signatures: Sequence[str], tolerance: Tolerance, *, model_name: str,
+                 against: str, inputs: Mapping[str, Sequence[Mapping[str, np.ndarray]]] | None = None,
+                 ranges: Mapping[str, Mapping[str, tuple[float, float]]] | None = None, inputs_note: str = "",
+                 **options: Any) -> VerifyReport:
+    """Sort the signatures into those to run, those that step state, and those this runtime cannot run; then run."""
+    if ranges is None:
+        ranges = reference.input_ranges() if hasattr(reference, "input_ranges") else {}
+    unverified = {}
+    flex = _flex_by_signature(runner)
+    for sig in signatures:
+        touches = getattr(reference, "touches_files", lambda _s: False)(sig)
+        if touches:
+            unverified[sig] = "it reads or writes files (a checkpoint save/restore); litesig does not run it on either side"
+        elif flex.get(sig):
+            unverified[sig] = (f"it needs select-TF ops ({', '.join(flex[sig])}), which the ai-edge-litert Python runtime cannot run; "
+                               "the app needs the select-TF-ops runtime")
+    stateful = [s for s in signatures if getattr(reference, "stateful", lambda _s: False)(s) and s not in unverified]
+    if not inputs_note:
+        described = {sig: {n: list(r) for n, r in rs.items()} for sig, rs in ranges.items() if rs}
+        inputs_note = "random" + (f", ranges {described}" if described else "")
+    return run_parity(runner, reference, signatures=signatures, tolerance=tolerance, model_name=model_name, against=against,
+                      ranges=ranges, inputs=inputs, stateful=stateful, unverified=unverified, inputs_note=inputs_note, **options)
+
+
+def _flex_by_signature(runner: Runner) -> dict[str, list[str]]:
+    """Per signature, the select-TF (Flex) ops its subgraph uses."""
+    model = runner.model
+    if model is None:
+        return {}
+    out = {}
+    for s in model.signatures:
+        if not 0 <= s.subgraph_index < len(model.subgraphs):
+            continue
+        ops = set()
+        for op in model.subgraphs[s.subgraph_index].operators:
+            if 0 <= op.opcode_index < len(model.operator_codes):
+                code = model.operator_codes[op.opcode_index].custom_code
+                if code and code.startswith("Flex"):
+                    ops.add(code)
+        out[s.key] = sorted(ops)
+    return out
 
 
 _MODES = ("none", "float16", "dynamic-int8", "int8")
@@ -310,20 +452,21 @@ def _describe_against(against: Any) -> str:
     return str(source) if source else os.fspath(against) if isinstance(against, (str, os.PathLike)) else f"<{type(against).__name__}>"
 
 
-def _reference(against: Any, signatures: Sequence[str], runner: Runner, *, unsafe: bool) -> tuple[Reference, str | None, dict[str, int | None]]:
-    """A callable computing the expected outputs, the other side's precision if it is a .tflite, integer bounds."""
+def _reference(against: Any, signatures: Sequence[str], runner: Runner, *, unsafe: bool,
+               code: Sequence[Path] = ()) -> tuple[Any, str | None]:
+    """A callable computing the expected outputs (reference.py), and the other side's precision if it is a .tflite."""
     from .errors import InvalidInput, LitesigError, Problem, SignatureNotFound
     from .spec import Spec, load_spec
 
     if isinstance(against, Spec) or (isinstance(against, (str, os.PathLike)) and Path(against).suffix.lower() == ".toml"):
-        from .conversion import trace
+        from .reference import SpecReference
 
         spec = against if isinstance(against, Spec) else load_spec(against)
-        spec = replace(spec, options=replace(spec.options, unsafe=spec.options.unsafe or unsafe))
+        spec = replace(spec, options=replace(spec.options, unsafe=spec.options.unsafe or unsafe,
+                                             code=spec.options.code or tuple(code)))
         for sig in signatures:
             spec.signature(sig)  # SignatureNotFound if the spec lacks it
-        traced = trace(spec)
-        return traced, None, traced.int_high()
+        return SpecReference(spec), None
 
     if not isinstance(against, (str, os.PathLike)):
         raise LitesigError(f"cannot verify against {type(against).__name__}; give a spec, a SavedModel directory, a .keras/.h5 file or a .tflite")
@@ -337,49 +480,47 @@ def _reference(against: Any, signatures: Sequence[str], runner: Runner, *, unsaf
         for sig in signatures:
             if sig not in other.signatures:
                 raise SignatureNotFound(sig, other.signatures)
-        return (lambda sig, feed: other.run(feed, signature=sig)), precision(other.model) if other.model else "none", {}
+        return (lambda sig, feed: other.run(feed, signature=sig)), precision(other.model) if other.model else "none"
 
-    from .sources import Loader
-
-    loader = Loader(unsafe=unsafe)
     if path.is_dir():
-        available = loader.saved_model_signatures(path)
-        for sig in signatures:
-            if sig not in available:
-                raise SignatureNotFound(sig, available)
-        models = {sig: loader.load(sig, path, sig) for sig in signatures}
+        from .reference import SavedModelReference
 
-        def saved_model(sig: str, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-            src = models[sig]
-            missing = [n for n in src.input_names() if n not in feed]
-            if missing:
-                raise LitesigError(f"the SavedModel's {sig!r} takes inputs {', '.join(src.input_names())}; the .tflite has {', '.join(feed)}")
-            return {name: value.numpy() for name, value in src.call([feed[n] for n in src.input_names()])}
-
-        return saved_model, None, {}
+        return SavedModelReference(path, signatures, unsafe=unsafe, code=code), None
 
     if len(signatures) != 1:
         raise LitesigError(f"{path} is one model and the .tflite has {len(signatures)} signatures ({', '.join(signatures)}); "
                            "pick one with --signature, or verify against a spec")
-    src = loader.load("model", path)
-    sig = signatures[0]
-    tflite_inputs = list(runner.input_details(sig))
+    return _keras_reference(path, signatures[0], runner, unsafe=unsafe, code=code), None
+
+
+def _keras_reference(path: Path, sig: str, runner: Runner, *, unsafe: bool, code: Sequence[Path]) -> Any:
+    """A Keras model against a one-signature file: inputs and outputs matched by name, else in the file's order."""
+    from .errors import LitesigError
+    from .reference import call_source
+    from .sources import Loader
+
+    src = Loader(unsafe=unsafe, code=code).load("model", path)
+    tflite_inputs = _file_order(runner, sig, "inputs")
     model_inputs = list(src.input_names())
     if len(tflite_inputs) != len(model_inputs):
         raise LitesigError(f"{path} takes {len(model_inputs)} inputs ({', '.join(model_inputs)}); signature {sig!r} has {len(tflite_inputs)}")
-    order = model_inputs if set(model_inputs) == set(tflite_inputs) else _file_order(runner, sig, "inputs")
+    by_name = set(model_inputs) == set(tflite_inputs)
+    input_map = {m: m for m in model_inputs} if by_name else dict(zip(model_inputs, tflite_inputs))
     tflite_outputs = _file_order(runner, sig, "outputs")
+    model_outputs = list(src.output_names)
+    if len(model_outputs) != len(tflite_outputs):
+        raise LitesigError(f"{path} has {len(model_outputs)} outputs; signature {sig!r} has {len(tflite_outputs)}")
+    output_map = {m: m for m in model_outputs} if set(model_outputs) == set(tflite_outputs) else dict(zip(model_outputs, tflite_outputs))
 
-    def keras_model(sig: str, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outs = src.call([feed[n] for n in order])
-        names = [n for n, _ in outs]
-        if set(names) == set(tflite_outputs):
-            return {n: np.asarray(v) for n, v in outs}
-        if len(outs) != len(tflite_outputs):
-            raise LitesigError(f"{path} has {len(outs)} outputs; signature {sig!r} has {len(tflite_outputs)}")
-        return {t: np.asarray(v) for t, (_, v) in zip(tflite_outputs, outs)}
+    class KerasReference:
+        def __call__(self, _sig: str, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            outs = call_source(src, {m: feed[t] for m, t in input_map.items()})
+            return {output_map[m]: v for m, v in outs.items()}
 
-    return keras_model, None, {sig: src.int_high}
+        def input_ranges(self) -> dict[str, dict[str, tuple[float, float]]]:
+            return {sig: {input_map[i.name]: i.int_range for i in src.inputs if i.int_range}}
+
+    return KerasReference()
 
 
 def _file_order(runner: Runner, sig: str, kind: str) -> list[str]:
@@ -390,20 +531,21 @@ def _file_order(runner: Runner, sig: str, kind: str) -> list[str]:
     return [tm.name for tm in (s.inputs if kind == "inputs" else s.outputs)]
 
 
-def _user_inputs(inputs: str | os.PathLike[str] | Mapping[str, np.ndarray], signatures: Sequence[str], runner: Runner) -> dict[str, dict[str, np.ndarray]]:
+def _user_inputs(inputs: str | os.PathLike[str] | Mapping[str, np.ndarray], signatures: Sequence[str],
+                 runner: Runner) -> dict[str, list[dict[str, np.ndarray]]]:
     from .errors import InvalidInput, Problem
 
     from ._arrays import array_key, load_npz
 
     source = "inputs" if isinstance(inputs, Mapping) else os.fspath(inputs)
     arrays = dict(inputs) if isinstance(inputs, Mapping) else load_npz(inputs, "--inputs")
-    feeds: dict[str, dict[str, np.ndarray]] = {}
+    feeds: dict[str, list[dict[str, np.ndarray]]] = {}
     problems = []
     for sig in signatures:
         names = list(runner.input_details(sig))
         feed = {n: arrays[key] for n in names if (key := array_key(arrays, sig, n)) is not None}
         if len(feed) == len(names):
-            feeds[sig] = feed
+            feeds[sig] = [feed]
         else:
             problems.append(Problem(sig, f"no arrays for inputs {', '.join(n for n in names if n not in feed)} "
                                          f"(keys \"<signature>/<input>\" or \"<input>\"; the file has: {', '.join(arrays) or 'none'})"))

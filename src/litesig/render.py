@@ -68,23 +68,55 @@ def verification(console: Any, report: Any) -> None:
     for col in ("signature/output", "cases", "max abs", "max rel", "rmse", "cosine", "NaN/Inf", "result"):
         table.add_column(col, justify="left" if col in ("signature/output", "result") else "right")
     counts: dict[str, int] = {}
+    errored: dict[str, int] = {}
     for case in report.cases:
+        if case.error:
+            errored[case.signature] = errored.get(case.signature, 0) + 1
         for out in case.outputs:
             key = f"{case.signature}/{out.name}"
             counts[key] = counts.get(key, 0) + 1
+    shown: set[str] = set()
     for key, out in report.worst().items():
+        sig = key.split("/", 1)[0]
+        shown.add(sig)
+        if not out.passed:
+            result = f"[red]FAIL[/] {escape(out.why)}"
+        elif sig in errored:  # this output matched where it ran, but other cases of its signature did not run
+            result = f"[red]FAIL[/] {errored[sig]} case(s) of {escape(sig)} did not run (below)"
+        else:
+            result = "[green]pass[/]"
         table.add_row(escape(key), str(counts.get(key, 0)), f"{out.max_abs:.3g}", f"{out.max_rel:.3g}", f"{out.rmse:.3g}",
-                      f"{out.cosine:.6f}", f"{out.nan}/{out.inf}", "[green]pass[/]" if out.passed else f"[red]FAIL[/] {escape(out.why)}")
+                      f"{out.cosine:.6f}", f"{out.nan}/{out.inf}", result)
+    for sig, n in errored.items():
+        if sig not in shown:
+            table.add_row(escape(sig), str(n), "", "", "", "", "", "[red]FAIL[/] did not run (below)")
+    for sig, why in report.unverified:
+        table.add_row(escape(sig), "0", "", "", "", "", "", f"[yellow]NOT VERIFIED[/] {escape(why)}")
     console.print(table)
+    if report.inputs:
+        console.print(f"inputs: {escape(report.inputs)}")
     for case in report.cases:
         if case.error:
-            console.print(f"[red]{escape(case.signature)} {case.input_shapes}: {escape(case.error)}[/]")
+            console.print(f"[red]{escape(case.signature)} {escape(str(case.input_shapes))}: {escape(case.error)}[/]")
+
+
+def wiring(console: Any, result: Any) -> None:
+    for sig, lines in result.wiring.items():
+        console.print(f"signature [bold]{escape(sig)}[/] wiring:")
+        for line in lines:
+            console.print(f"  {escape(line)}")
 
 
 def converted(console: Any, result: Any) -> None:
     from .model_info import inspect
 
+    if result.size_bytes == 0 and not result.verification:  # a dry run
+        wiring(console, result)
+        for note in result.notes:
+            console.print(f"[yellow]note:[/] {escape(note)}")
+        return
     console.print(f"[green]wrote[/] [bold]{escape(str(result.path))}[/] ({_mb(result.size_bytes)}, {result.optimize})")
+    wiring(console, result)
     for table in signatures_table(inspect(result.path)):
         console.print(table)
     if result.verification is not None:

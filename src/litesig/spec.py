@@ -55,6 +55,7 @@ class InputSpec:
     name: str
     dtype: str | None = None
     shape: tuple[int, ...] | None = None  # -1 = dynamic
+    range: tuple[float, float] | None = None  # [low, high) of realistic values, for verification
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ class OutputRef:
     name: str
     model: str
     output: str | int | None = None  # None: the model's only output
-    inputs: tuple[str, ...] | None = None  # None: route by the rules in the README
+    inputs: tuple[str, ...] | None = None  # positional, in the model's documented order; None: route by the rules in the README
+    input_map: tuple[tuple[str, str], ...] | None = None  # by name: (model input, signature input) pairs
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,19 @@ class ConvertOptions:
     calibration: Path | None = None
     select_tf_ops: bool = False
     unsafe: bool = False  # lift Keras' safe mode when loading .keras files
+    code: tuple[Path, ...] = ()  # Python files defining custom layers/models, imported before loading (needs unsafe)
+    verify_inputs: Path | None = None  # .npz of the user's own inputs for the built-in verification
 
     def problems(self, where: str = "convert") -> list[Problem]:
         out = []
+        if self.code and not self.unsafe:
+            out.append(Problem(f"{where}.code", "importing Python files runs their code: pass --unsafe too "
+                                                "(`unsafe = true` under [convert]) if you trust them"))
+        for c in self.code:
+            if not Path(c).is_file():
+                out.append(Problem(f"{where}.code", f"no such file: {c}"))
+        if self.verify_inputs is not None and not Path(self.verify_inputs).is_file():
+            out.append(Problem("verify.inputs", f"no such file: {self.verify_inputs}"))
         if self.optimize not in OPTIMIZE_MODES:
             out.append(Problem(f"{where}.optimize", f"unknown mode {self.optimize!r}; expected one of {', '.join(OPTIMIZE_MODES)}"))
         if self.optimize == "int8" and self.calibration is None:
@@ -134,11 +146,11 @@ def spec_from_dict(data: Mapping[str, Any], *, base_dir: str | os.PathLike[str] 
     """Build a Spec from parsed TOML (or any mapping of the same shape)."""
     base = Path(base_dir)
     problems: list[Problem] = []
-    _unknown_keys(data, {"models", "signatures", "convert"}, "", problems)
+    _unknown_keys(data, {"models", "signatures", "convert", "verify"}, "", problems)
 
     models = _parse_models(data.get("models"), base, problems)
     signatures = _parse_signatures(data.get("signatures"), models, problems)
-    options = _parse_options(data.get("convert", {}), base, problems)
+    options = _parse_options(data.get("convert", {}), base, problems, data.get("verify", {}))
     if problems:
         raise InvalidInput(source, problems)
     return Spec(models=models, signatures=signatures, options=options, source=source)
@@ -214,7 +226,7 @@ def _parse_inputs(raw: Any, where: str, problems: list[Problem]) -> list[InputSp
         if not isinstance(entry, Mapping):
             problems.append(Problem(at, "expected a table: { dtype = \"float32\", shape = [-1, 128, 3] } (both optional)"))
             continue
-        _unknown_keys(entry, {"dtype", "shape"}, at, problems)
+        _unknown_keys(entry, {"dtype", "shape", "range"}, at, problems)
         dtype = entry.get("dtype")
         if dtype is not None and dtype not in DTYPES:
             problems.append(Problem(f"{at}.dtype", f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}"))
@@ -227,7 +239,16 @@ def _parse_inputs(raw: Any, where: str, problems: list[Problem]) -> list[InputSp
                 shape = None
             else:
                 shape = tuple(shape)
-        inputs.append(InputSpec(name=name, dtype=dtype if dtype in DTYPES else None, shape=shape))
+        value_range = entry.get("range")
+        if value_range is not None:
+            if (not isinstance(value_range, list) or len(value_range) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value_range)
+                    or not value_range[0] < value_range[1]):
+                problems.append(Problem(f"{at}.range", f"expected [low, high] with low < high (integers: high excluded); got {value_range!r}"))
+                value_range = None
+            else:
+                value_range = (value_range[0], value_range[1])
+        inputs.append(InputSpec(name=name, dtype=dtype if dtype in DTYPES else None, shape=shape, range=value_range))
     return inputs
 
 
@@ -254,6 +275,7 @@ def _parse_outputs(
         if why:
             problems.append(Problem(at, why))
         inputs: tuple[str, ...] | None = None
+        input_map: tuple[tuple[str, str], ...] | None = None
         model: Any
         output: Any
         if isinstance(entry, str):
@@ -274,8 +296,14 @@ def _parse_outputs(
                 output = None
             raw_inputs = entry.get("inputs")
             if raw_inputs is not None:
-                if not isinstance(raw_inputs, list) or not all(isinstance(i, str) for i in raw_inputs):
-                    problems.append(Problem(f"{at}.inputs", "expected a list of this signature's input names"))
+                if isinstance(raw_inputs, Mapping) and all(isinstance(i, str) for i in raw_inputs.values()):
+                    input_map = tuple((str(k), v) for k, v in raw_inputs.items())
+                    for _, i in input_map:
+                        if i not in input_names:
+                            problems.append(Problem(f"{at}.inputs", f"{i!r} is not an input of this signature (inputs: {', '.join(sorted(input_names))})"))
+                elif not isinstance(raw_inputs, list) or not all(isinstance(i, str) for i in raw_inputs):
+                    problems.append(Problem(f"{at}.inputs", "expected a list of this signature's input names (in the model's input order), "
+                                                            "or a table { <model input> = \"<signature input>\" }"))
                 else:
                     inputs = tuple(raw_inputs)
                     for i in inputs:
@@ -286,15 +314,31 @@ def _parse_outputs(
             continue
         if models and model not in models:
             problems.append(Problem(at, f"unknown model {model!r}; the spec's models are: {', '.join(models)}"))
-        outputs.append(OutputRef(name=name, model=model, output=output, inputs=inputs))
+        outputs.append(OutputRef(name=name, model=model, output=output, inputs=inputs, input_map=input_map))
     return outputs
 
 
-def _parse_options(raw: Any, base: Path, problems: list[Problem]) -> ConvertOptions:
+def _parse_options(raw: Any, base: Path, problems: list[Problem], verify: Any = None) -> ConvertOptions:
     if not isinstance(raw, Mapping):
         problems.append(Problem("convert", "expected a table"))
         return ConvertOptions()
-    _unknown_keys(raw, {"optimize", "calibration", "select_tf_ops", "unsafe"}, "convert", problems)
+    _unknown_keys(raw, {"optimize", "calibration", "select_tf_ops", "unsafe", "code"}, "convert", problems)
+    code = raw.get("code", [])
+    if isinstance(code, str):
+        code = [code]
+    if not isinstance(code, list) or not all(isinstance(c, str) and c for c in code):
+        problems.append(Problem("convert.code", "expected a list of Python file paths"))
+        code = []
+    verify_inputs = None
+    if not isinstance(verify, Mapping):
+        problems.append(Problem("verify", "expected a table"))
+    else:
+        _unknown_keys(verify, {"inputs"}, "verify", problems)
+        raw_inputs = verify.get("inputs")
+        if raw_inputs is not None and not isinstance(raw_inputs, str):
+            problems.append(Problem("verify.inputs", "expected the path of an .npz file"))
+        elif raw_inputs:
+            verify_inputs = base / raw_inputs
     optimize = raw.get("optimize", "none")
     calibration = raw.get("calibration")
     if calibration is not None and not isinstance(calibration, str):
@@ -310,6 +354,8 @@ def _parse_options(raw: Any, base: Path, problems: list[Problem]) -> ConvertOpti
         calibration=(base / calibration) if calibration else None,
         select_tf_ops=select is True,
         unsafe=unsafe is True,
+        code=tuple(base / c for c in code),
+        verify_inputs=verify_inputs,
     )
     problems.extend(options.problems())
     return options
