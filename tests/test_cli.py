@@ -69,9 +69,9 @@ def test_converter_refusal_exits_1(models_dir, tmp_path, capsys):
 def test_flag_form(models_dir, tmp_path, capsys):
     out = tmp_path / "l.tflite"
     assert main(["convert", str(models_dir / "listed.keras"), "-o", str(out), "--signature", "classify",
-                 "--input-names", "feats", "--output-names", "p,q", "--optimize", "dynamic-int8", "-q"]) == 0
+                 "--input-names", "feats", "--output-names", "p,q", "--optimize", "dynamic-int8"]) == 0
     shown = capsys.readouterr().out
-    assert "wrote" in shown and "classify" in shown and "parity" in shown
+    assert "wrote" in shown and "classify" in shown and "parity" in shown and "model.features <- feats" in shown
 
 
 def test_flag_form_wrong_name_count(models_dir, tmp_path, capsys):

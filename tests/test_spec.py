@@ -58,7 +58,6 @@ def test_every_problem_is_listed_with_its_key_path(model_file):
         "signatures.bad name.inputs.x/1.shape: expected a list of positive ints",
         "signatures.bad name.outputs.y: unknown model 'nope'; the spec's models are: a, b",
         "signatures.bad name.outputs.z: cannot read 'a.out['",
-        "signatures.bad name.outputs.x/1: the same name is already an input of this signature",
         "convert.optimize: unknown mode 'int4'",
         "convert.select_tf_ops: expected true or false, got 'yes'",
     ]

@@ -277,6 +277,9 @@ def _cmd_convert(args: argparse.Namespace, ui: Ui) -> int:
         return 0
     from . import render
 
+    if ui.quiet:  # the result and nothing else
+        render.converted_line(ui.console, result)
+        return 0
     render.converted(ui.console, result)
     return 0
 

@@ -166,17 +166,18 @@ def convert(
 
     report = None
     if verify:
-        flex = _flex_ops(content)
-        if flex:
-            raise VerificationFailed(
-                f"{out_path} was not written: the converted model uses select-TF ops ({', '.join(flex)}), which the "
-                "ai-edge-litert Python runtime cannot run, so litesig cannot prove it computes what the source does. "
-                "Pass --no-verify to write it unverified (the app needs the select-TF-ops runtime)"
-                + (", or fix the batch dimension so recurrent layers convert to builtin ops." if any("TensorList" in f for f in flex) else ".")
-            )
         with _timed(timings, "verify"):
             say("Verifying the result against the source, called as you would call it")
             report = _verify(content, spec, tolerance or Tolerance.for_mode(options.optimize), out_path, calibration_data)
+        if not report.cases and report.unverified:
+            flex = _flex_ops(content)
+            raise VerificationFailed(
+                f"{out_path} was not written: no signature could be run here, so litesig cannot prove the file computes what "
+                "the source does:\n  - " + "\n  - ".join(report.notes) + "\nPass --no-verify to write it unverified"
+                + (" (the app needs the select-TF-ops runtime)" if flex else "")
+                + (", or fix the batch dimension so recurrent layers convert to builtin ops." if any("TensorList" in f for f in flex) else "."),
+                report,
+            )
         if not report.passed:
             raise VerificationFailed(
                 f"{out_path} was not written: the converted model does not compute what the source computes:\n  - "
@@ -242,8 +243,8 @@ def trace(spec: Spec, *, loader: Loader | None = None, timings: dict[str, float]
     with _timed(timings, "trace"):
         say("Tracing signatures")
         module, functions = _wrap(tf, plans, sources)
-    notes = [f"signature {p.name!r} changes variables (a training step): the file keeps them as resource variables, "
-             "initialised to the source's values" for p in plans if any(sources[r.model].stateful for r in p.routes)]
+    notes = [f"signature {p.name!r} changes variables: the file keeps them as resource variables, initialised to the "
+             "source's values and shared by every signature of one interpreter" for p in plans if any(sources[r.model].stateful for r in p.routes)]
     return Traced(plans, functions, sources, module, notes)
 
 

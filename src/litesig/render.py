@@ -107,6 +107,16 @@ def wiring(console: Any, result: Any) -> None:
             console.print(f"  {escape(line)}")
 
 
+def converted_line(console: Any, result: Any) -> None:
+    """One line: what was written (or planned), and whether it was verified."""
+    if result.size_bytes == 0 and not result.verification:
+        console.print("dry run: " + "; ".join(f"{escape(sig)}: {escape(', '.join(lines))}" for sig, lines in result.wiring.items()))
+        return
+    v = result.verification
+    status = "not verified" if v is None else "verified" if not v.unverified else f"verified except {', '.join(s for s, _ in v.unverified)}"
+    console.print(f"wrote {escape(str(result.path))} ({_mb(result.size_bytes)}, {result.optimize}, {escape(status)})")
+
+
 def converted(console: Any, result: Any) -> None:
     from .model_info import inspect
 

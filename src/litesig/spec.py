@@ -206,9 +206,6 @@ def _parse_signatures(raw: Any, models: Mapping[str, ModelSource], problems: lis
         inputs = _parse_inputs(body.get("inputs"), f"{where}.inputs", problems)
         input_names = {i.name for i in inputs}
         outputs = _parse_outputs(body.get("outputs"), f"{where}.outputs", models, input_names, problems)
-        for out in outputs:
-            if out.name in input_names:
-                problems.append(Problem(f"{where}.outputs.{out.name}", "the same name is already an input of this signature"))
         signatures.append(SignatureSpec(name=sig_name, inputs=tuple(inputs), outputs=tuple(outputs)))
     return tuple(signatures)
 
