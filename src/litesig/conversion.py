@@ -164,6 +164,10 @@ def convert(
             else:
                 content = run_converter(tf, saved, [p.name for p in plans], options, calibration_data)
 
+    from .restructure import reorder  # the converter sorts names; the SignatureDefs list them as declared
+
+    content = reorder(content, {p.name: ([i.name for i in p.inputs], [r.output for r in p.routes]) for p in plans},
+                      signatures=[p.name for p in plans])
     report = None
     if verify:
         flex = _flex_ops(content)
