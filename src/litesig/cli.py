@@ -229,6 +229,25 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     _common(p)
 
+    p = command("merge", "merge .tflite files into one with every signature, each checked bit-identical to its source", _cmd_merge,
+                "examples:\n  litesig merge detector.tflite classifier.tflite -o app.tflite\n"
+                "  litesig merge a.tflite b.tflite -o ab.tflite --signature a:serving_default=detect --signature b:serving_default=classify\n"
+                "  litesig merge new.tflite legacy.tflite -o out.tflite --signature legacy=classify   # legacy has no signatures\n"
+                "  litesig merge a.tflite b.tflite -o ab.tflite --map merge.toml --metadata-from 2\n\n"
+                "INPUT is a file's stem, its path or its 1-based position. merge.toml:\n"
+                "  [models.a]\n  signatures = { serving_default = \"detect\" }\n  [models.legacy]\n  main = \"classify\"\n\n"
+                "Identical weight buffers are stored once. Metadata and associated files (labels) come from the first\n"
+                "input, or the one --metadata-from names. Nothing is written unless every signature gives bit-identical outputs.")
+    p.add_argument("models", nargs="+", help="the .tflite files to merge")
+    p.add_argument("-o", "--output", required=True, help="the .tflite to write")
+    p.add_argument("--signature", action="append", default=[], metavar="INPUT:OLD=NEW or INPUT=NEW",
+                   help="rename a signature, or name the main subgraph of an input without signatures (repeatable)")
+    p.add_argument("--map", help="a TOML file of names (see below)")
+    p.add_argument("--metadata-from", type=int, default=1, metavar="N", help="keep metadata and associated files of input N (1-based; default 1)")
+    p.add_argument("--no-check", dest="check", action="store_false", help="write without running every signature against its source")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
+    _common(p)
+
     p = command("codegen", "generate the Kotlin, Java, C++ or Python code that calls each signature", _cmd_codegen,
                 "examples:\n  litesig codegen model.tflite --lang kotlin\n"
                 "  litesig codegen model.tflite --lang kotlin --signature encode -o EncodeRunner.kt\n"
@@ -511,6 +530,32 @@ def _cmd_rename(args: argparse.Namespace, ui: Ui) -> int:
     for change in result.changes:
         ui.console.print(f"  {change}")
     ui.console.print(f"[green]wrote[/] {result.path} ({result.size_bytes} bytes)")
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace, ui: Ui) -> int:
+    from .merging import load_merge_map, merge
+
+    renames: dict[tuple[str, str | None], str] = load_merge_map(args.map) if args.map else {}
+    problems = []
+    for item in args.signature:
+        left, sep, new = item.partition("=")
+        ref, colon, old = left.rpartition(":") if ":" in left else (left, "", "")
+        if not sep or not new or not ref or (colon and not old):
+            problems.append(Problem("--signature", f"expected INPUT:OLD=NEW or INPUT=NEW, got {item!r}"))
+            continue
+        renames[(ref, old if colon else None)] = new
+    if problems:
+        raise InvalidInput("merge", problems)
+    with ui.progress() as progress:
+        progress("Merging and running every signature against its source")
+        result = merge(args.models, args.output, renames=renames, metadata_from=args.metadata_from - 1, check=args.check, force=args.force)
+    if ui.json_mode:
+        ui.print_json(result.to_dict())
+        return 0
+    from . import render
+
+    render.merged(ui.console, result)
     return 0
 
 
