@@ -337,8 +337,7 @@ def _build(inputs: Sequence[_Input], plan: Sequence[_Planned], metadata_from: in
             if entry[0] != k:
                 continue
             if entry[1] is not None:
-                sd = next(s for s in i.obj.signatureDefs if (s.signatureKey or b"").decode() == entry[1]
-                          or s.signatureKey == entry[1])
+                sd = next(s for s in i.obj.signatureDefs if _text(s.signatureKey) == entry[1])
             else:
                 sd = schema.SignatureDefT()
                 sd.inputs = [_tensor_map(schema, n, t) for n, t in entry[2][0]]
@@ -348,7 +347,7 @@ def _build(inputs: Sequence[_Input], plan: Sequence[_Planned], metadata_from: in
             sd.signatureKey = entry[3]
             merged.signatureDefs.append(sd)
         for md in i.obj.metadata or []:
-            name = md.name.decode() if isinstance(md.name, bytes) else (md.name or "")
+            name = _text(md.name)
             if name == _MIN_RUNTIME:
                 runtimes.append(datas[buf_map[md.buffer]].rstrip(b"\0").decode("ascii", errors="replace"))
             if k == metadata_from:
@@ -358,7 +357,7 @@ def _build(inputs: Sequence[_Input], plan: Sequence[_Planned], metadata_from: in
             merged.metadataBuffer = [buf_map[b] for b in i.obj.metadataBuffer]
     if runtimes:  # the merged file needs the newest runtime any input needed
         newest = max(runtimes, key=_version).encode("ascii")
-        entry_md = next((md for md in merged.metadata if (md.name.decode() if isinstance(md.name, bytes) else md.name) == _MIN_RUNTIME), None)
+        entry_md = next((md for md in merged.metadata if _text(md.name) == _MIN_RUNTIME), None)
         if entry_md is None:
             entry_md = schema.MetadataT()
             entry_md.name = _MIN_RUNTIME
@@ -376,6 +375,10 @@ def _build(inputs: Sequence[_Input], plan: Sequence[_Planned], metadata_from: in
     merged.buffers = packed
     builder.Finish(merged.Pack(builder), file_identifier=fb.FILE_IDENTIFIER)
     return bytes(builder.Output()), stats
+
+
+def _text(value: str | bytes | None) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else (value or "")
 
 
 def _tensor_map(schema: Any, name: str, index: int) -> Any:
