@@ -111,3 +111,29 @@ def test_add_signature_keeps_weights_alignment_metadata_and_labels(converted, tm
     got = it.get_signature_runner("run")(**dict(zip(names[0], arrays)))
     want = run_main_subgraph(src, arrays)
     assert all(np.array_equal(got[n], w) for n, w in zip(names[1], want))
+
+
+def test_inspect_shows_main_subgraph_of_a_file_without_signatures(converted, tmp_path, capsys):
+    src = pack(converted["multi"], tmp_path / "nosig.tflite", drop_signatures=True)
+    sg = fb.read_model(src).subgraphs[0]
+    info = litesig.inspect(src)
+    assert info.main_subgraph is not None and not info.signatures
+    assert list(info.main_subgraph.inputs) == [sg.tensors[t].name for t in sg.inputs]
+    assert list(info.main_subgraph.outputs) == [sg.tensors[t].name for t in sg.outputs]
+    assert "--inputs in0,in1 --outputs out0,out1" in next(w.fix for w in info.warnings if w.code == "no_signatures")
+    assert main(["inspect", str(src), "--json"]) == 0
+    data = __import__("json").loads(capsys.readouterr().out)
+    assert list(data["main_subgraph"]["inputs"]) == list(info.main_subgraph.inputs)
+    assert main(["inspect", str(src)]) == 0
+    text = capsys.readouterr().out
+    assert "subgraph 0 takes and gives" in text and all(n in text for n in info.main_subgraph.inputs)
+    assert litesig.inspect(converted["multi"]).main_subgraph is None
+
+
+def test_onnx_style_names_are_generic(converted, tmp_path):
+    from litesig.model_info import _GENERIC
+
+    assert all(_GENERIC.match(n) for n in ("13", "x.1", "input.1", "onnx::Gemm_7"))
+    assert not any(_GENERIC.match(n) for n in ("image", "probs", "box_2d", "v1.2b"))
+    out = litesig.rename(converted["multi"], tmp_path / "r.tflite", inputs={(None, "image"): "input.1"}).path
+    assert any(w.code == "generic_name" and "input.1" in w.message for w in litesig.inspect(out).warnings)

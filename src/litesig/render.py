@@ -46,6 +46,14 @@ def model_info(console: Any, info: ModelInfo) -> None:
         console.print(f"metadata: {escape(info.model_name or '')} {escape(info.model_description or '')}")
     for table in signatures_table(info):
         console.print(table)
+    if info.main_subgraph is not None:
+        table = Table(title="no signatures; subgraph 0 takes and gives, in order (name them with rename --add-signature):", title_justify="left")
+        for col in ("", "tensor", "dtype", "shape", "quantization"):
+            table.add_column(col)
+        for kind, tensors in (("input", info.main_subgraph.inputs), ("output", info.main_subgraph.outputs)):
+            for t in tensors.values():
+                table.add_row(kind, escape(t.tensor), t.dtype, str(t.shape), _quant(t.quantization))
+        console.print(table)
     ops = Table(title="operators", title_justify="left")
     ops.add_column("op")
     ops.add_column("count", justify="right")
