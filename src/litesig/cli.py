@@ -180,7 +180,9 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p = command("verify", "run a .tflite and its source on the same inputs and compare every output (exit 1 on failure)", _cmd_verify,
                 "examples:\n  litesig verify model.tflite --against litesig.toml\n"
                 "  litesig verify model.tflite --against model.keras --samples 8 --batch-sizes 1,3 --json\n"
-                "  litesig verify model_int8.tflite --against model_f32.tflite\n\n"
+                "  litesig verify model_int8.tflite --against model_f32.tflite\n"
+                "  litesig verify renamed.tflite --against original.tflite --map names.toml   # or paired by structure\n"
+                "  litesig verify mel.tflite --against mel.keras --shape audio=1,16000\n\n"
                 "Tolerances default by what the file is (float32 tight, float16 looser, int8 by cosine); see the README.")
     p.add_argument("model", help="the .tflite file to check")
     p.add_argument("--against", required=True, help="a litesig.toml spec, a SavedModel directory, a .keras/.h5 model, or another .tflite")
@@ -194,6 +196,9 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--unsafe", action="store_true", help="load .keras files that hold Python code")
     p.add_argument("--code", action="append", default=[], metavar="FILE.py", help="import this file (custom classes) first; needs --unsafe")
+    p.add_argument("--map", help="against another .tflite: a rename map (rename's TOML format) from its names to this file's")
+    p.add_argument("--shape", action="append", default=[], metavar="[SIG/]NAME=D0,D1,...",
+                   help="the shape to use for an input with dynamic dims (repeatable)")
     _common(p)
 
     p = command("bench", "latency of one signature on LiteRT: init, first invoke, percentiles, peak memory", _cmd_bench,
@@ -443,7 +448,8 @@ def _cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
     with ui.progress() as progress:
         report = verify(args.model, args.against, signature=args.signature, samples=args.samples, batch_sizes=args.batch_sizes,
                         inputs=args.inputs, atol=args.atol, rtol=args.rtol, min_cosine=args.min_cosine, seed=args.seed,
-                        unsafe=args.unsafe, code=args.code, progress=progress)
+                        unsafe=args.unsafe, code=args.code, progress=progress, names=args.map,
+                        shapes=_parse_shapes(args.shape, where="verify") or None)
     if ui.json_mode:
         ui.print_json(report.to_dict())
     else:

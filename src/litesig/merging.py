@@ -425,10 +425,9 @@ _SIZES = ((1, 1), (2, 3))
 def _check(inputs: Sequence[_Input], plan: Sequence[_Planned], content: bytes) -> list[SignatureCheck]:
     import numpy as np
 
-    from ai_edge_litert.interpreter import Interpreter
-
     from ._io import captured_stderr
     from .parity import sample_inputs
+    from .reference_tflite import run_main_subgraph
     from .runtime import Runner
 
     with captured_stderr():
@@ -447,7 +446,8 @@ def _check(inputs: Sequence[_Input], plan: Sequence[_Planned], content: bytes) -
                         runners[k] = Runner(src.content, num_threads=1)
                     ref = runners[k].run(feed, signature=source_sig)
                 else:
-                    ref = _run_main_subgraph(Interpreter, src.content, [feed[n] for n, _ in ios[0]], [n for n, _ in ios[1]])
+                    outs = run_main_subgraph(src.content, [feed[n] for n, _ in ios[0]], num_threads=1)
+                    ref = {n: v for (n, _), v in zip(ios[1], outs)}
             except LitesigError:
                 continue  # the source itself does not run at these sizes: nothing to compare
             sizes.append(f"batch {batch}, other dynamic dims {dynamic}")
@@ -467,28 +467,6 @@ def _check(inputs: Sequence[_Input], plan: Sequence[_Planned], content: bytes) -
                 "; ".join(f"batch {b}, other dynamic dims {d}" for b, d in _SIZES) + ")"
         checks.append(SignatureCheck(name, str(src.path), source_sig, sizes, identical, detail))
     return checks
-
-
-def _run_main_subgraph(interpreter_cls: Any, content: bytes, arrays: Sequence[Any], names: Sequence[str]) -> dict[str, Any]:
-    """Run subgraph 0 of a file without signatures; outputs keyed by the names given to them, in order."""
-    import numpy as np
-
-    from ._io import captured_stderr
-
-    try:
-        with captured_stderr():
-            it = interpreter_cls(model_content=content, num_threads=1)
-            ins = it.get_input_details()
-            for d, a in zip(ins, arrays):
-                if tuple(d["shape"]) != a.shape:
-                    it.resize_tensor_input(d["index"], a.shape)
-            it.allocate_tensors()
-            for d, a in zip(ins, arrays):
-                it.set_tensor(d["index"], a)
-            it.invoke()
-            return {n: np.array(it.get_tensor(d["index"])) for n, d in zip(names, it.get_output_details())}
-    except (ValueError, RuntimeError) as e:
-        raise LitesigError(str(e)) from None
 
 
 def load_merge_map(path: str | os.PathLike[str]) -> dict[tuple[str, str | None], str]:
