@@ -235,12 +235,12 @@ def _signature_names(inputs: Sequence[_Input], renames: dict[tuple[str, str | No
         for sg in i.obj.subgraphs or []:
             for op in sg.operators or []:
                 opts = op.builtinOptions
-                name = getattr(opts, "sharedName", None)
-                if name is None:
+                var = getattr(opts, "sharedName", None)
+                if var is None:
                     continue
-                key = f"{getattr(opts, 'container', b'') or b''!r}/{name!r}"
+                key = f"{_text(getattr(opts, 'container', None))}/{_text(var)}"
                 if shared.setdefault(key, i.label) != i.label:
-                    problems.append(Problem(i.label, f"resource variable {name!r} also exists in {shared[key]}: the merged "
+                    problems.append(Problem(i.label, f"resource variable {_text(var)!r} also exists in {shared[key]}: the merged "
                                             "signatures would share its state"))
     if problems:
         raise InvalidInput("merge", problems)
@@ -486,7 +486,8 @@ def load_merge_map(path: str | os.PathLike[str]) -> dict[tuple[str, str | None],
         raise InvalidInput(str(p), [Problem("", "no such file")]) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise InvalidInput(str(p), [Problem("", f"not a readable TOML file: {e}")]) from None
-    problems, out = [], {}
+    problems: list[Problem] = []
+    out: dict[tuple[str, str | None], str] = {}
     for key in data:
         if key != "models":
             problems.append(Problem(key, "unknown key; expected [models.<input>] tables"))

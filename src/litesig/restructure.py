@@ -18,6 +18,7 @@ Two edits, both TensorFlow-free:
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 from collections.abc import Mapping, Sequence
@@ -174,7 +175,7 @@ class _Block:
         return at, [at + 4 + 4 * i for i in range(count)]
 
 
-def signature_block(model: fb.Model, content: bytes | memoryview, signatures: Sequence[NewSignature],
+def signature_block(model: fb.Model, content: bytes | memoryview | mmap.mmap, signatures: Sequence[NewSignature],
                     *, keep_existing: bool) -> tuple[bytes, int]:
     """The block to insert at byte 8 and the new root position; absolute targets assume the shift.
 
@@ -240,8 +241,6 @@ def set_signatures(
 
     source = Path(model)
     parsed = fb.read_model(source)
-    import mmap
-
     with open(source, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         block, root = signature_block(parsed, mm, signatures, keep_existing=keep_existing)
     shift = len(block)
