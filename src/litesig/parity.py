@@ -483,7 +483,7 @@ def _describe_against(against: Any) -> str:
 def _reference(against: Any, signatures: Sequence[str], runner: Runner, *, unsafe: bool,
                code: Sequence[Path] = (), names: Any = None) -> tuple[Any, str | None]:
     """A callable computing the expected outputs (reference.py), and the other side's precision if it is a .tflite."""
-    from .errors import InvalidInput, LitesigError, Problem, SignatureNotFound
+    from .errors import InvalidInput, LitesigError, Problem
     from .spec import Spec, load_spec
 
     if isinstance(against, Spec) or (isinstance(against, (str, os.PathLike)) and Path(against).suffix.lower() == ".toml"):
