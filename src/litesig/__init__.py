@@ -27,6 +27,8 @@ _EXPORTS = {
     "bench": "runtime",
     "rename": "renaming",
     "add_signature": "renaming",
+    "merge": "merging",
+    "MergeResult": "merging",
     "generate_code": "codegen",
     "LitesigError": "errors",
     "InvalidInput": "errors",
@@ -37,9 +39,9 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "ConversionFailed", "ConvertOptions", "ConvertResult", "InvalidInput", "LitesigError", "ModelInfo", "NotATFLiteModel",
+    "ConversionFailed", "ConvertOptions", "ConvertResult", "InvalidInput", "LitesigError", "MergeResult", "ModelInfo", "NotATFLiteModel",
     "Runner", "SignatureNotFound", "Spec", "Tolerance", "VerificationFailed", "VerifyReport", "add_signature", "bench",
-    "convert", "generate_code", "inspect", "load_spec", "rename", "run", "spec_from_dict", "verify",
+    "convert", "generate_code", "inspect", "load_spec", "merge", "rename", "run", "spec_from_dict", "verify",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs; at run time __getattr__ loads these
@@ -47,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs; at run time 
     from .conversion import ConvertResult, convert
     from .errors import (ConversionFailed, InvalidInput, LitesigError, NotATFLiteModel,
                          SignatureNotFound, VerificationFailed)
+    from .merging import MergeResult, merge
     from .model_info import ModelInfo, inspect
     from .parity import Tolerance, VerifyReport, verify
     from .renaming import add_signature, rename

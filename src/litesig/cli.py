@@ -180,7 +180,9 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p = command("verify", "run a .tflite and its source on the same inputs and compare every output (exit 1 on failure)", _cmd_verify,
                 "examples:\n  litesig verify model.tflite --against litesig.toml\n"
                 "  litesig verify model.tflite --against model.keras --samples 8 --batch-sizes 1,3 --json\n"
-                "  litesig verify model_int8.tflite --against model_f32.tflite\n\n"
+                "  litesig verify model_int8.tflite --against model_f32.tflite\n"
+                "  litesig verify renamed.tflite --against original.tflite --map names.toml   # or paired by structure\n"
+                "  litesig verify mel.tflite --against mel.keras --shape audio=1,16000\n\n"
                 "Tolerances default by what the file is (float32 tight, float16 looser, int8 by cosine); see the README.")
     p.add_argument("model", help="the .tflite file to check")
     p.add_argument("--against", required=True, help="a litesig.toml spec, a SavedModel directory, a .keras/.h5 model, or another .tflite")
@@ -194,6 +196,9 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--unsafe", action="store_true", help="load .keras files that hold Python code")
     p.add_argument("--code", action="append", default=[], metavar="FILE.py", help="import this file (custom classes) first; needs --unsafe")
+    p.add_argument("--map", help="against another .tflite: a rename map (rename's TOML format) from its names to this file's")
+    p.add_argument("--shape", action="append", default=[], metavar="[SIG/]NAME=D0,D1,...",
+                   help="the shape to use for an input with dynamic dims (repeatable)")
     _common(p)
 
     p = command("bench", "latency of one signature on LiteRT: init, first invoke, percentiles, peak memory", _cmd_bench,
@@ -226,6 +231,25 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("--add-signature", metavar="NAME", help="add a signature to a file that has none, over its main subgraph")
     p.add_argument("--inputs", type=_csv, default=[], help="with --add-signature: names of the main subgraph's inputs, in order")
     p.add_argument("--outputs", type=_csv, default=[], help="with --add-signature: names of its outputs, in order")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
+    _common(p)
+
+    p = command("merge", "merge .tflite files into one with every signature, each checked bit-identical to its source", _cmd_merge,
+                "examples:\n  litesig merge detector.tflite classifier.tflite -o app.tflite\n"
+                "  litesig merge a.tflite b.tflite -o ab.tflite --signature a:serving_default=detect --signature b:serving_default=classify\n"
+                "  litesig merge new.tflite legacy.tflite -o out.tflite --signature legacy=classify   # legacy has no signatures\n"
+                "  litesig merge a.tflite b.tflite -o ab.tflite --map merge.toml --metadata-from 2\n\n"
+                "INPUT is a file's stem, its path or its 1-based position. merge.toml:\n"
+                "  [models.a]\n  signatures = { serving_default = \"detect\" }\n  [models.legacy]\n  main = \"classify\"\n\n"
+                "Identical weight buffers are stored once. Metadata and associated files (labels) come from the first\n"
+                "input, or the one --metadata-from names. Nothing is written unless every signature gives bit-identical outputs.")
+    p.add_argument("models", nargs="+", help="the .tflite files to merge")
+    p.add_argument("-o", "--output", required=True, help="the .tflite to write")
+    p.add_argument("--signature", action="append", default=[], metavar="INPUT:OLD=NEW or INPUT=NEW",
+                   help="rename a signature, or name the main subgraph of an input without signatures (repeatable)")
+    p.add_argument("--map", help="a TOML file of names (see below)")
+    p.add_argument("--metadata-from", type=int, default=1, metavar="N", help="keep metadata and associated files of input N (1-based; default 1)")
+    p.add_argument("--no-check", dest="check", action="store_false", help="write without running every signature against its source")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     _common(p)
 
@@ -427,7 +451,8 @@ def _cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
     with ui.progress() as progress:
         report = verify(args.model, args.against, signature=args.signature, samples=args.samples, batch_sizes=args.batch_sizes,
                         inputs=args.inputs, atol=args.atol, rtol=args.rtol, min_cosine=args.min_cosine, seed=args.seed,
-                        unsafe=args.unsafe, code=args.code, progress=progress)
+                        unsafe=args.unsafe, code=args.code, progress=progress, names=args.map,
+                        shapes=_parse_shapes(args.shape, where="verify") or None)
     if ui.json_mode:
         ui.print_json(report.to_dict())
     else:
@@ -514,6 +539,32 @@ def _cmd_rename(args: argparse.Namespace, ui: Ui) -> int:
     for change in result.changes:
         ui.console.print(f"  {change}")
     ui.console.print(f"[green]wrote[/] {result.path} ({result.size_bytes} bytes)")
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace, ui: Ui) -> int:
+    from .merging import load_merge_map, merge
+
+    renames: dict[tuple[str, str | None], str] = load_merge_map(args.map) if args.map else {}
+    problems = []
+    for item in args.signature:
+        left, sep, new = item.partition("=")
+        ref, colon, old = left.rpartition(":") if ":" in left else (left, "", "")
+        if not sep or not new or not ref or (colon and not old):
+            problems.append(Problem("--signature", f"expected INPUT:OLD=NEW or INPUT=NEW, got {item!r}"))
+            continue
+        renames[(ref, old if colon else None)] = new
+    if problems:
+        raise InvalidInput("merge", problems)
+    with ui.progress() as progress:
+        progress("Merging and running every signature against its source")
+        result = merge(args.models, args.output, renames=renames, metadata_from=args.metadata_from - 1, check=args.check, force=args.force)
+    if ui.json_mode:
+        ui.print_json(result.to_dict())
+        return 0
+    from . import render
+
+    render.merged(ui.console, result)
     return 0
 
 

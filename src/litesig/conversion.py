@@ -164,6 +164,14 @@ def convert(
             else:
                 content = run_converter(tf, saved, [p.name for p in plans], options, calibration_data)
 
+    from .restructure import reorder  # the converter sorts names; the SignatureDefs list them as declared
+
+    order_notes = []
+    try:
+        content = reorder(content, {p.name: ([i.name for i in p.inputs], [r.output for r in p.routes]) for p in plans},
+                          signatures=[p.name for p in plans])
+    except LitesigError as e:  # the file is still right; only the order is the converter's
+        order_notes.append(f"the signatures keep the converter's order, not the declared one: {e}")
     report = None
     if verify:
         with _timed(timings, "verify"):
@@ -185,7 +193,7 @@ def convert(
                 report,
             )
     write_atomic(out_path, content)
-    notes = _notes(content, options) + traced.notes
+    notes = _notes(content, options) + traced.notes + order_notes
     if report is not None:
         notes += report.notes
     return ConvertResult(

@@ -18,7 +18,8 @@ CUSTOM = 32  # BuiltinOperator.CUSTOM
 
 _GENERIC = re.compile(
     r"^(serving_default(_.*)?|input(_layer)?(_\d+)?|output(_\d+)?|args?_\d+|inputs?|outputs?|x|y"
-    r"|StatefulPartitionedCall(_\d+)?(:\d+)?|PartitionedCall(:\d+)?|Identity(_\d+)?(:\d+)?|keras_tensor(_\d+)?)$"
+    r"|StatefulPartitionedCall(_\d+)?(:\d+)?|PartitionedCall(:\d+)?|Identity(_\d+)?(:\d+)?|keras_tensor(_\d+)?"
+    r"|\d+|[A-Za-z_][A-Za-z0-9_]*\.\d+|onnx::.*)$"  # ONNX exporters: "13", "x.1", "input.1", "onnx::Gemm_7"
 )
 
 
@@ -91,6 +92,7 @@ class ModelInfo:
     model_name: str | None = None  # from TFLite Support metadata, where present
     model_description: str | None = None
     warnings: list[Warning] = field(default_factory=list)
+    main_subgraph: SignatureInfo | None = None  # no signatures: subgraph 0's inputs/outputs in order (what --add-signature names)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of `litesig inspect --json`."""
@@ -143,8 +145,15 @@ def inspect(model: str | os.PathLike[str] | bytes) -> ModelInfo:
         precision=precision(m),
         model_name=support.get("model_name"),
         model_description=support.get("model_description"),
+        main_subgraph=_main_subgraph(m) if not signatures and m.subgraphs else None,
     )
     return _with_warnings(info, m)
+
+
+def _main_subgraph(m: fb.Model) -> SignatureInfo:
+    sg = m.subgraphs[0]
+    return SignatureInfo(name="(subgraph 0)", subgraph=0, inputs={sg.tensors[t].name: _tensor_info(sg.tensors[t].name, sg, t) for t in sg.inputs},
+                         outputs={sg.tensors[t].name: _tensor_info(sg.tensors[t].name, sg, t) for t in sg.outputs})
 
 
 def precision(m: fb.Model) -> str:
@@ -232,8 +241,11 @@ def _support_metadata(model: str | os.PathLike[str] | bytes, m: fb.Model) -> dic
 def _with_warnings(info: ModelInfo, m: fb.Model) -> ModelInfo:
     w = info.warnings
     if not info.signatures:
+        main = info.main_subgraph
+        ins = ",".join(f"in{i}" for i in range(len(main.inputs))) if main else "a"
+        outs = ",".join(f"out{i}" for i in range(len(main.outputs))) if main else "b"
         w.append(Warning("no_signatures", "the model has no signatures: apps cannot call runSignature and tools cannot name its inputs",
-                         "add one: litesig rename model.tflite -o out.tflite --add-signature NAME --inputs a --outputs b"))
+                         f"add one: litesig rename model.tflite -o out.tflite --add-signature NAME --inputs {ins} --outputs {outs}"))
     elif list(info.signatures) == ["serving_default"]:
         w.append(Warning("generic_signature", "the only signature is 'serving_default', the converter's default: app code will not say what it calls",
                          "litesig rename model.tflite -o out.tflite --signature serving_default=<what_it_does>"))

@@ -225,6 +225,7 @@ def run_parity(
     unverified: Mapping[str, str] | None = None,
     steps: int = 3,
     inputs_note: str = "random",
+    shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> VerifyReport:
     """Run each signature and the reference on the same inputs; report every output.
 
@@ -232,15 +233,24 @@ def run_parity(
     Signatures in `stateful` change variables (a training step): they run after the others, `steps`
     times on both sides from the same start, each step compared; then the other signatures run again
     so that what the steps changed is compared too. Signatures in `unverified` are not run.
+    `shapes` fixes the shapes of inputs with dynamic dims ("<input>" or "<signature>/<input>").
     """
     rng = np.random.default_rng(seed)
     skipped = dict(unverified or {})
     cases: list[CaseReport] = []
     feeds_by_sig: dict[str, list[dict[str, np.ndarray]]] = {}
+    if shapes:
+        from ._shapes import check_shapes
+
+        check_shapes(shapes, {sig: runner.input_details(sig) for sig in signatures if sig not in skipped})
     for sig in signatures:
         if sig in skipped:
             continue
         details = runner.input_details(sig)
+        if shapes:
+            from ._shapes import with_shapes
+
+            details = with_shapes(details, sig, shapes)
         if inputs is not None and sig in inputs:
             feeds_by_sig[sig] = [dict(f) for f in inputs[sig]]
         else:
@@ -279,13 +289,13 @@ def _case(runner: Runner, reference: Reference, sig: str, feed: Mapping[str, np.
     try:
         got = runner.run(feed, signature=sig)
     except Exception as e:  # report, don't crash: a failing signature is a finding
-        return CaseReport(sig, shapes, (), f".tflite failed: {e}{_range_hint(feed, ranges)}")
+        return CaseReport(sig, shapes, (), f".tflite failed: {e}{_range_hint(feed, ranges)}{_sizes_hint(runner, sig)}")
     try:
         want = reference(sig, feed)
     except Exception as e:
         from ._messages import framework_message
 
-        return CaseReport(sig, shapes, (), f"reference failed: {framework_message(e)}{_range_hint(feed, ranges)}")
+        return CaseReport(sig, shapes, (), f"reference failed: {framework_message(e)}{_range_hint(feed, ranges)}{_sizes_hint(runner, sig)}")
     reports = []
     for name, value in got.items():
         if name not in want:
@@ -297,6 +307,15 @@ def _case(runner: Runner, reference: Reference, sig: str, feed: Mapping[str, np.
 
 def _needs_flex(error: str) -> bool:
     return error.startswith(".tflite failed") and any(s in error for s in ("Flex", "Select TensorFlow op", "unresolved custom op"))
+
+
+def _sizes_hint(runner: Runner, sig: str) -> str:
+    """Say that litesig chose the sizes of dynamic dims, and how to choose them instead."""
+    dynamic = [n for n, d in runner.input_details(sig).items() if -1 in d.shape_signature]
+    if not dynamic:
+        return ""
+    return (f" (litesig chose the sizes of the dynamic dims of {', '.join(dynamic)}: the batch from --batch-sizes, "
+            "other dynamic dims 4 or 7; give --shape NAME=D0,D1,... to choose)")
 
 
 def _range_hint(feed: Mapping[str, np.ndarray], ranges: Mapping[str, tuple[float, float]] | None) -> str:
@@ -324,6 +343,8 @@ def verify(
     unsafe: bool = False,
     code: Sequence[str | os.PathLike[str]] = (),
     progress: Callable[[str], None] | None = None,
+    names: Any = None,
+    shapes: Mapping[str, Sequence[int]] | None = None,
 ) -> VerifyReport:
     """Run every signature of `model` (or one) and `against` on the same inputs; report every output.
 
@@ -342,6 +363,9 @@ def verify(
             "<signature>/<input>" or "<input>".
         atol / rtol / min_cosine: override the defaults chosen from what the file is.
         unsafe / code: as for convert: load .keras files with code, import files defining custom classes.
+        names: against another .tflite: a rename map (path or RenamePlan) from its names to this
+            file's; without one, signatures/inputs/outputs are paired by name, else by structure.
+        shapes: {"<input>" or "<signature>/<input>": shape} for inputs with dynamic dims.
 
     Returns:
         A VerifyReport; `.passed` is False when any output of any case fails.
@@ -362,7 +386,11 @@ def verify(
         raise LitesigError(f"{describe(model)}: the model has no signatures to verify")
     mode = precision(runner.model) if runner.model is not None else "none"
     say(f"Preparing the reference ({_describe_against(against)})")
-    reference, other_mode = _reference(against, signatures, runner, unsafe=unsafe, code=[Path(c) for c in code])
+    if isinstance(names, (str, os.PathLike)):
+        from .renaming import load_rename_map
+
+        names = load_rename_map(names)
+    reference, other_mode = _reference(against, signatures, runner, unsafe=unsafe, code=[Path(c) for c in code], names=names)
     if other_mode is not None and _MODES.index(other_mode) > _MODES.index(mode):
         mode = other_mode
     base = Tolerance.for_mode(mode)
@@ -372,7 +400,7 @@ def verify(
     feeds = _user_inputs(inputs, signatures, runner) if inputs is not None else None
     say("Running both sides")
     return _run_against(runner, reference, signatures, tol, model_name=describe(model), against=_describe_against(against),
-                        batch_sizes=batch_sizes, samples=samples, seed=seed, inputs=feeds,
+                        batch_sizes=batch_sizes, samples=samples, seed=seed, inputs=feeds, shapes=shapes,
                         inputs_note=f"yours: {os.fspath(inputs)}" if isinstance(inputs, (str, os.PathLike)) else
                         "yours" if inputs is not None else "")
 
@@ -468,9 +496,9 @@ def _describe_against(against: Any) -> str:
 
 
 def _reference(against: Any, signatures: Sequence[str], runner: Runner, *, unsafe: bool,
-               code: Sequence[Path] = ()) -> tuple[Any, str | None]:
+               code: Sequence[Path] = (), names: Any = None) -> tuple[Any, str | None]:
     """A callable computing the expected outputs (reference.py), and the other side's precision if it is a .tflite."""
-    from .errors import InvalidInput, LitesigError, Problem, SignatureNotFound
+    from .errors import InvalidInput, LitesigError, Problem
     from .spec import Spec, load_spec
 
     if isinstance(against, Spec) or (isinstance(against, (str, os.PathLike)) and Path(against).suffix.lower() == ".toml"):
@@ -488,14 +516,14 @@ def _reference(against: Any, signatures: Sequence[str], runner: Runner, *, unsaf
     path = Path(against)
     if not path.exists():
         raise InvalidInput(str(path), [Problem("--against", "no such file or directory")])
-    if path.suffix.lower() == ".tflite":
+    if path.suffix.lower() == ".tflite":  # followed across renames: by --map, by name, or by structure
         from .model_info import precision
+        from .reference_tflite import tflite_reference
 
-        other = Runner(path)
-        for sig in signatures:
-            if sig not in other.signatures:
-                raise SignatureNotFound(sig, other.signatures)
-        return (lambda sig, feed: other.run(feed, signature=sig)), precision(other.model) if other.model else "none"
+        reference, other_model, _ = tflite_reference(path, signatures, runner, names=names)
+        return reference, precision(other_model) if other_model else "none"
+    if names is not None:
+        raise InvalidInput(str(path), [Problem("--map", "a names map pairs a .tflite with another .tflite; this reference is not one")])
 
     if path.is_dir():
         from .reference import SavedModelReference

@@ -252,11 +252,13 @@ def add_signature(
 ) -> RenameResult:
     """Give a file that has no signatures one, over its main subgraph's inputs and outputs (in order).
 
-    This rewrites the flatbuffer through ai-edge-litert's object API (it adds a table, which
-    patching cannot do); weights and graph are carried over unchanged.
+    Nothing is repacked: a new root table and the SignatureDef are written into a block inserted
+    after the 8-byte header (see `restructure.set_signatures`). Every other byte follows
+    unchanged, shifted by a multiple of 64 bytes, so weights stay byte-identical and keep their
+    alignment, metadata buffer indices stay valid, and associated files appended after the
+    flatbuffer (a zip) still read back.
     """
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
+    from .restructure import NewSignature, set_signatures
 
     source = Path(model)
     target = _target(source, output, in_place=in_place, force=force)
@@ -264,8 +266,6 @@ def add_signature(
     problems = []
     if parsed.signatures:
         problems.append(Problem("--add-signature", f"the model already has signatures ({', '.join(s.key for s in parsed.signatures)}); rename them instead"))
-    if any(b.offset > 1 for b in parsed.buffers):
-        problems.append(Problem("--add-signature", "models that keep weights outside the flatbuffer (buffer offsets) are not supported here"))
     if not parsed.subgraphs:
         problems.append(Problem("--add-signature", "the model has no subgraph"))
     main = parsed.subgraphs[0] if parsed.subgraphs else None
@@ -282,26 +282,12 @@ def add_signature(
         problems.append(Problem("--add-signature", why))
     if len(set(inputs) | set(outputs)) != len(inputs) + len(outputs):
         problems.append(Problem("--inputs/--outputs", "names must be unique across inputs and outputs"))
-    if problems:
+    if problems or main is None:
         raise InvalidInput(str(source), problems)
-
-    obj = flatbuffer_utils.read_model(str(source))
-    sig = schema.SignatureDefT()
-    sig.signatureKey = name
-    sig.subgraphIndex = 0
-
-    def tensor_map(n: str, index: int) -> object:
-        tm = schema.TensorMapT()
-        tm.name, tm.tensorIndex = n, index
-        return tm
-
-    sig.inputs = [tensor_map(n, int(t)) for n, t in zip(inputs, main.inputs)]  # type: ignore[union-attr]
-    sig.outputs = [tensor_map(n, int(t)) for n, t in zip(outputs, main.outputs)]  # type: ignore[union-attr]
-    obj.signatureDefs = [sig]
-    content = bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
-    write_atomic(target, content)
-    return RenameResult(target, len(content), [f"added signature {name}"], {name: {"inputs": list(inputs), "outputs": list(outputs)}})
-
+    signature = NewSignature(name, 0, tuple(zip(inputs, main.inputs)), tuple(zip(outputs, main.outputs)))
+    edit = set_signatures(source, target, [signature])
+    return RenameResult(target, edit.size_bytes, [f"added signature {name} ({edit.shift} bytes inserted after the header; nothing repacked)"],
+                        {name: {"inputs": list(inputs), "outputs": list(outputs)}})
 
 
 def load_rename_map(path: str | os.PathLike[str]) -> RenamePlan:

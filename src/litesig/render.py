@@ -46,6 +46,14 @@ def model_info(console: Any, info: ModelInfo) -> None:
         console.print(f"metadata: {escape(info.model_name or '')} {escape(info.model_description or '')}")
     for table in signatures_table(info):
         console.print(table)
+    if info.main_subgraph is not None:
+        table = Table(title="no signatures; subgraph 0 takes and gives, in order (name them with rename --add-signature):", title_justify="left")
+        for col in ("", "tensor", "dtype", "shape", "quantization"):
+            table.add_column(col)
+        for kind, tensors in (("input", info.main_subgraph.inputs), ("output", info.main_subgraph.outputs)):
+            for t in tensors.values():
+                table.add_row(kind, escape(t.tensor), t.dtype, str(t.shape), _quant(t.quantization))
+        console.print(table)
     ops = Table(title="operators", title_justify="left")
     ops.add_column("op")
     ops.add_column("count", justify="right")
@@ -145,3 +153,21 @@ def demo(console: Any, outcome: Any) -> None:
             for name, d in details[kind].items():
                 console.print(f"  {escape(sig)} {kind[:-1]} {escape(name)}: dtype={d['dtype']} shape={d['shape']} "
                               f"shape_signature={d['shape_signature']} tensor={escape(d['tensor'])}")
+
+
+def merged(console: Any, result: Any) -> None:
+    table = Table(title=f"merged into {escape(str(result.path))}", title_justify="left")
+    for col in ("signature", "from", "inputs", "outputs", "check"):
+        table.add_column(col)
+    checks = {c.signature: c for c in result.checks}
+    for name, sig in result.signatures.items():
+        c = checks.get(name)
+        verdict = "not run" if c is None else (f"[green]bit-identical[/] at {len(c.sizes)} size(s)" if c.identical
+                                               else f"[red]differs[/] {escape(c.detail)}")
+        origin = f"{sig['source']}:{sig['source_signature'] or '(main subgraph)'}"
+        table.add_row(escape(name), escape(origin), escape(", ".join(sig["inputs"])), escape(", ".join(sig["outputs"])), verdict)
+    console.print(table)
+    console.print(f"{_mb(result.size_bytes)} written; inputs {_mb(result.inputs_bytes)}; {result.shared_buffers} identical weight "
+                  f"buffer(s) stored once, {_mb(result.bytes_saved)} saved")
+    console.print(f"metadata from {escape(result.metadata_from)}" + (
+        f"; associated files: {escape(', '.join(result.associated_files))}" if result.associated_files else ""))
