@@ -118,12 +118,14 @@ def test_cpp_compiles(models, name, tmp_path):
 
 def test_generated_code_uses_the_real_names(models):
     kotlin = generate_code(models["coder"], "kotlin", signature="encode")
-    assert 'const val SIGNATURE = "encode"' in kotlin and '"x" to x' in kotlin and '"code" to outputs.code' in kotlin
+    assert 'const val SIGNATURE = "encode"' in kotlin and 'const val ENCODE_X = "x"' in kotlin
+    assert "ENCODE_X to x" in kotlin and "ENCODE_CODE to outputs.code" in kotlin
     assert "DecodeRunner" not in kotlin
     cpp = generate_code(models["seed"], "cpp")
-    assert 'ResizeInputTensor("x_input", std::vector<int>{batch, 128, 3})' in cpp
+    assert 'kSAMPLE_METHOD_NAME_X_INPUTName = "x_input"' in cpp
+    assert "ResizeInputTensor(kSAMPLE_METHOD_NAME_X_INPUTName, std::vector<int>{batch, 128, 3})" in cpp
     java = generate_code(models["int8_io"], "java")
-    assert "quantized: q = round(real / " in java and "byte[][]" in java
+    assert "halves away from zero" in java and "byte[][]" in java
 
 
 def test_unsupported_requests(models, capsys):

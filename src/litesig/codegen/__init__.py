@@ -1,75 +1,120 @@
-"""Code that calls each signature correctly: Kotlin, Java, C++ and Python, from templates in templates/.
+"""Code that calls each signature correctly: Kotlin, Java, C++, C and Python, from templates in templates/.
 
 The context is computed from the flatbuffer (no TensorFlow): names, dtypes, shapes with dynamic
-dims as parameters, and the scale/zero point of quantized inputs and outputs.
+dims as parameters, and the scale/zero point of quantized inputs and outputs. Every name from the
+file reaches the templates only through `names` (escaped literals, sanitized identifiers,
+percent-encoded comment text): templates never print a raw name.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import LitesigError
 from ..model_info import ModelInfo, TensorInfo, inspect
+from . import names
+from .names import Scope
 
-LANGUAGES = ("kotlin", "java", "cpp", "python")
-EXTENSIONS = {"kotlin": "kt", "java": "java", "cpp": "h", "python": "py"}
+LANGUAGES = ("kotlin", "java", "cpp", "c", "python")
+EXTENSIONS = {"kotlin": "kt", "java": "java", "cpp": "h", "c": "h", "python": "py"}
+APIS = ("interpreter", "compiled-model")
 
-# dtype -> (Kotlin array, Java element, C++ element, numpy dtype)
+# Bounds on what a file may ask the generated code to allocate: beyond them we refuse, with a message.
+MAX_RANK = 16
+MAX_ELEMENTS = 2**31 - 1  # Java/Kotlin arrays are int-indexed; no tensor a phone runs is larger
+
+# dtype -> (Kotlin array, Java element, C element, numpy dtype, LiteRtElementType code)
 _TYPES = {
-    "float32": ("FloatArray", "float", "float", "np.float32"),
-    "int32": ("IntArray", "int", "int32_t", "np.int32"),
-    "int64": ("LongArray", "long", "int64_t", "np.int64"),
-    "int16": ("ShortArray", "short", "int16_t", "np.int16"),
-    "int8": ("ByteArray", "byte", "int8_t", "np.int8"),
-    "uint8": ("ByteArray", "byte", "uint8_t", "np.uint8"),
-    "bool": ("BooleanArray", "boolean", "bool", "np.bool_"),
+    "float32": ("FloatArray", "float", "float", "np.float32", 1),
+    "int32": ("IntArray", "int", "int32_t", "np.int32", 3),
+    "int64": ("LongArray", "long", "int64_t", "np.int64", 4),
+    "int16": ("ShortArray", "short", "int16_t", "np.int16", 7),
+    "int8": ("ByteArray", "byte", "int8_t", "np.int8", 9),
+    "uint8": ("ByteArray", "byte", "uint8_t", "np.uint8", 5),
+    "bool": ("BooleanArray", "boolean", "bool", "np.bool_", 6),
 }
+_QRANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+
+
+@dataclass(frozen=True)
+class Quant:
+    scale: str  # a float32 literal without suffix, e.g. "0.003921569"
+    zero_point: int
+    qmin: int
+    qmax: int
 
 
 @dataclass(frozen=True)
 class Tensor:
-    name: str
-    ident: str  # camelCase identifier
-    snake: str  # snake_case identifier
+    name: str  # the real name: templates use `lit` and `doc`, never this
+    lit: str  # the name as a string literal of the target language
+    doc: str  # the name for comments (percent-encoded)
+    ident: str  # parameter / field identifier (camelCase or snake_case per language)
+    shape_ident: str  # C++: the field that holds an output's shape
+    const: str  # constant holding the real name
     dtype: str
     shape: list[int]
+    shape_text: str
     dims: list[str]  # each dim as code: a number, "batch", or a parameter name
     kotlin_type: str
+    kotlin_elem: str
     kotlin_alloc: str
     java_type: str
+    java_elem: str
     java_alloc: str
-    cpp_type: str
+    c_type: str
     numpy: str
-    scale: float | None
-    zero_point: int | None
+    element_code: int
+    index: int
+    quant: Quant | None
+    quantize: str  # helper names (claimed even when unused, so they never shift other identifiers)
+    dequantize: str
 
 
 @dataclass(frozen=True)
 class Signature:
     key: str
+    lit: str
+    doc: str
+    index: int
     class_name: str
     method: str
+    const: str
     inputs: list[Tensor]
     outputs: list[Tensor]
     params: list[str]  # dynamic-dim parameters other than batch, in order
-    batch_from: str | None  # the input whose first dim gives the batch, when it is dynamic
+    batch_from: str | None  # the identifier of the input whose first dim gives the batch, when it is dynamic
 
 
-def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature: str | None = None, class_name: str | None = None) -> str:
-    """Source code for `lang` (kotlin, java, cpp, python) wrapping every signature of `model`, or one.
+def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature: str | None = None,
+                  class_name: str | None = None, api: str = "interpreter") -> str:
+    """Source code for `lang` (kotlin, java, cpp, c, python) wrapping every signature of `model`, or one.
+
+    Args:
+        model: the .tflite file (path or bytes).
+        lang: the target language.
+        signature: only this signature (default: all).
+        class_name: the generated class / namespace / prefix (sanitized like any name).
+        api: for kotlin/java: "interpreter" (Interpreter.runSignature) or "compiled-model" (LiteRT 2 CompiledModel).
 
     Raises:
         LitesigError: an unsupported language, or a signature these bindings cannot express.
     """
     if lang == "swift":
         raise LitesigError("Swift is not supported: LiteRT's Swift API (TensorFlowLiteSwift) has no signature runner; "
-                           "call the model from Swift through the C API, or generate --lang cpp")
+                           "call the model from Swift through the C API, or generate --lang c")
     if lang not in LANGUAGES:
         raise LitesigError(f"unknown language {lang!r}; expected one of {', '.join(LANGUAGES)}")
+    if api not in APIS:
+        raise LitesigError(f"unknown api {api!r}; expected one of {', '.join(APIS)}")
+    if api != "interpreter" and lang not in ("kotlin", "java"):
+        raise LitesigError(f"--api {api} is for kotlin and java; {lang} has one API")
     info = inspect(model)
     if not info.signatures:
         raise LitesigError(f"{info.path}: the model has no signatures; add one with `litesig rename --add-signature`")
@@ -79,10 +124,18 @@ def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature
             from ..errors import SignatureNotFound
 
             raise SignatureNotFound(signature, keys)
-        keys = [signature]
-    sigs = [_signature(info, key, lang) for key in keys]
-    base = class_name or _pascal(Path(info.path).stem if not info.path.startswith("<") else "model")
-    return _render(f"{lang}.j2", model_path=Path(info.path).name, base_name=base, signatures=sigs, info=info)
+    file_name = Path(info.path).name if not info.path.startswith("<") else "model.tflite"
+    stem = Path(info.path).stem if not info.path.startswith("<") else "model"
+    base = _base_name(lang, class_name or stem)
+    sigs = _signatures(info, keys, signature, lang)
+    template = f"{lang}_compiled.j2" if api == "compiled-model" else f"{lang}.j2"
+    return _render(template, model_file=file_name, base_name=base, signatures=sigs, lang=lang)
+
+
+def _base_name(lang: str, wanted: str) -> str:
+    if lang in ("cpp", "c"):
+        return Scope(lang).claim(names.snake(wanted, "model"))
+    return Scope(lang).claim(names.pascal(wanted, "Model"))
 
 
 def _render(template: str, **context: Any) -> str:
@@ -91,81 +144,127 @@ def _render(template: str, **context: Any) -> str:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        autoescape=False,  # not HTML: every name is escaped for its language by the filters below
     )
+    lang = context["lang"]
+    env.filters["lit"] = lambda text: names.literal(lang, str(text))
+    env.filters["doc"] = lambda text: names.comment_text(str(text))
     return env.get_template(template).render(**context)
 
 
-def _words(name: str) -> list[str]:
-    return [w for w in re.split(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])", name) if w]
+def _ident(lang: str, name: str, fallback: str = "x") -> str:
+    return names.camel(name, fallback) if lang in ("kotlin", "java") else names.snake(name, fallback)
 
 
-def _pascal(name: str) -> str:
-    out = "".join(w[:1].upper() + w[1:] for w in _words(name)) or "Model"
-    return out if not out[0].isdigit() else f"M{out}"
+def _signatures(info: ModelInfo, keys: list[str], only: str | None, lang: str) -> list[Signature]:
+    """Every signature's context; identifiers claimed in file order, so the same file gives the same code."""
+    types = Scope(lang, fold_case=True)  # class names: also unique ignoring case (files on case-insensitive disks)
+    members = Scope(lang, ["run", "close", "load", "open", "main", "quantize", "dequantize"])
+    consts = Scope(lang, ["SIGNATURE", "MODEL_FILE", "SIGNATURES"])
+    out = []
+    for index, key in enumerate(keys):
+        class_name = types.claim(names.pascal(key, "Signature"))
+        method = members.claim(_ident(lang, key, "signature"), sep="_" if lang not in ("kotlin", "java") else "")
+        const = consts.claim(names.snake(key, "signature").upper() + "_SIGNATURE")
+        if only is not None and key != only:
+            continue
+        out.append(_signature(info, key, index, lang, class_name, method, const, members, consts))
+    return out
 
 
-def _camel(name: str) -> str:
-    p = _pascal(name)
-    return p[:1].lower() + p[1:]
-
-
-def _snake(name: str) -> str:
-    out = "_".join(w.lower() for w in _words(name)) or "x"
-    return out if not out[0].isdigit() else f"x_{out}"
-
-
-def _signature(info: ModelInfo, key: str, lang: str) -> Signature:
+def _signature(info: ModelInfo, key: str, index: int, lang: str, class_name: str, method: str, const: str,
+               members: Scope, consts: Scope) -> Signature:
     sig = info.signatures[key]
-    batch_from = next((t.name for t in sig.inputs.values() if t.shape and t.shape[0] == -1), None)
+    local = Scope(lang)
+    sep = "" if lang in ("kotlin", "java") else "_"
+    idents = {t.name: local.claim(_ident(lang, t.name), sep=sep) for t in sig.inputs.values()}
+    out_idents = {t.name: local.claim(_ident(lang, t.name), sep=sep) for t in sig.outputs.values()}
+    shape_idents = {t.name: local.claim(out_idents[t.name] + "_shape") for t in sig.outputs.values()}
+    batch_input = next((t.name for t in sig.inputs.values() if t.shape and t.shape[0] == -1), None)
     params: list[str] = []
     inputs = []
-    for t in sig.inputs.values():
+    for i, t in enumerate(sig.inputs.values()):
+        _check_shape(key, t)
         dims = []
-        for i, d in enumerate(t.shape):
+        for d_index, d in enumerate(t.shape):
             if d != -1:
                 dims.append(str(d))
-            elif i == 0:
+            elif d_index == 0:
                 dims.append("batch")
             else:
-                param = f"{_camel(t.name)}Dim{i}" if lang in ("kotlin", "java") else f"{_snake(t.name)}_dim{i}"
+                suffix = f"Dim{d_index}" if lang in ("kotlin", "java") else f"_dim{d_index}"
+                param = local.claim(idents[t.name] + suffix, sep=sep)
                 params.append(param)
                 dims.append(param)
-        inputs.append(_tensor(t, dims, lang, key))
+        inputs.append(_tensor(t, i, idents[t.name], "", dims, lang, key, members, consts))
     outputs = []
-    for t in sig.outputs.values():
+    for i, t in enumerate(sig.outputs.values()):
+        _check_shape(key, t)
         dims = []
-        for i, d in enumerate(t.shape):
+        for d_index, d in enumerate(t.shape):
             if d != -1:
                 dims.append(str(d))
-            elif i == 0 and batch_from is not None:
+            elif d_index == 0 and batch_input is not None:
                 dims.append("batch")
             elif lang in ("kotlin", "java"):
                 raise LitesigError(
-                    f"signature {key!r}: output {t.name!r} has shape {t.shape}; the {lang} bindings allocate outputs before the "
-                    "call and can only size a dynamic batch dim. Fix the other dims at conversion, or use --lang cpp/python")
+                    f"signature {names.comment_text(key)!r}: output {names.comment_text(t.name)!r} has shape {t.shape}; the "
+                    f"{lang} bindings allocate outputs before the call and can only size a dynamic batch dim. Fix the other "
+                    "dims at conversion, or use --lang c/cpp/python")
             else:
                 dims.append("-1")
-        outputs.append(_tensor(t, dims, lang, key))
-    return Signature(key=key, class_name=_pascal(key), method=_snake(key), inputs=inputs, outputs=outputs, params=params, batch_from=batch_from)
+        outputs.append(_tensor(t, i, out_idents[t.name], shape_idents[t.name], dims, lang, key, members, consts))
+    return Signature(key=key, lit=names.literal(lang, key), doc=names.comment_text(key), index=index,
+                     class_name=class_name, method=method, const=const, inputs=inputs, outputs=outputs, params=params,
+                     batch_from=idents[batch_input] if batch_input is not None else None)
 
 
-def _tensor(t: TensorInfo, dims: list[str], lang: str, key: str) -> Tensor:
+def _check_shape(key: str, t: TensorInfo) -> None:
+    where = f"signature {names.comment_text(key)!r}: {names.comment_text(t.name)!r}"
+    if len(t.shape) > MAX_RANK:
+        raise LitesigError(f"{where} has rank {len(t.shape)}; generated code supports rank <= {MAX_RANK}")
+    known = 1
+    for d in t.shape:
+        if d < -1 or d > MAX_ELEMENTS:
+            raise LitesigError(f"{where} has a dimension of {d}; expected -1 (dynamic) or 0..{MAX_ELEMENTS}")
+        known *= max(d, 1)
+        if known > MAX_ELEMENTS:
+            raise LitesigError(f"{where} has more than {MAX_ELEMENTS} elements (shape {t.shape}); "
+                               "generated code refuses tensors no app array can hold")
+
+
+def _tensor(t: TensorInfo, index: int, ident: str, shape_ident: str, dims: list[str], lang: str, key: str, members: Scope,
+            consts: Scope) -> Tensor:
     if t.dtype not in _TYPES:
-        raise LitesigError(f"signature {key!r}: {t.name!r} is {t.dtype}, which the generated {lang} code does not handle "
-                           f"(supported: {', '.join(_TYPES)})")
-    kotlin_array, java_elem, cpp_type, numpy = _TYPES[t.dtype]
+        raise LitesigError(f"signature {names.comment_text(key)!r}: {names.comment_text(t.name)!r} is {t.dtype}, which the "
+                           f"generated {lang} code does not handle (supported: {', '.join(_TYPES)})")
+    kotlin_array, java_elem, c_type, numpy, element_code = _TYPES[t.dtype]
     rank = max(1, len(dims))
     dims = dims or ["1"]
-    kotlin_type = "Array<" * (rank - 1) + kotlin_array + ">" * (rank - 1)
-    kotlin_alloc = f"{kotlin_array}({dims[-1]})"
-    for d in reversed(dims[:-1]):
-        kotlin_alloc = f"Array({d}) {{ {kotlin_alloc} }}"
-    q = t.quantization
+    kotlin_alloc = "".join(f"Array({d}) {{ " for d in dims[:-1]) + f"{kotlin_array}({dims[-1]})" + " }" * (rank - 1)
+    word = names.pascal(t.name, "X") if lang in ("kotlin", "java") else names.snake(t.name)
+    sep = "" if lang in ("kotlin", "java") else "_"
+    quantize = members.claim(f"quantize{sep}{word}", sep=sep)
+    dequantize = members.claim(f"dequantize{sep}{word}", sep=sep)
+    const_base = names.snake(key, "signature").upper() + "_" + names.snake(t.name).upper()
     return Tensor(
-        name=t.name, ident=_camel(t.name), snake=_snake(t.name), dtype=t.dtype, shape=list(t.shape), dims=dims,
-        kotlin_type=kotlin_type, kotlin_alloc=kotlin_alloc,
-        java_type=java_elem + "[]" * rank, java_alloc=f"new {java_elem}" + "".join(f"[{d}]" for d in dims),
-        cpp_type=cpp_type, numpy=numpy,
-        scale=q.scale if q is not None and not q.per_axis else None,
-        zero_point=q.zero_point if q is not None and not q.per_axis else None,
+        name=t.name, lit=names.literal(lang, t.name), doc=names.comment_text(t.name), ident=ident, shape_ident=shape_ident,
+        const=consts.claim(const_base), dtype=t.dtype, shape=list(t.shape), shape_text=str(list(t.shape)), dims=dims,
+        kotlin_type="Array<" * (rank - 1) + kotlin_array + ">" * (rank - 1), kotlin_alloc=kotlin_alloc,
+        kotlin_elem=kotlin_array.removesuffix("Array"), java_type=java_elem + "[]" * rank, java_elem=java_elem, java_alloc=f"new {java_elem}" + "".join(f"[{d}]" for d in dims),
+        c_type=c_type, numpy=numpy, element_code=element_code, index=index, quant=_quant(t, key),
+        quantize=quantize, dequantize=dequantize,
     )
+
+
+def _quant(t: TensorInfo, key: str) -> Quant | None:
+    q = t.quantization
+    if q is None or q.per_axis or q.scale is None or q.zero_point is None or t.dtype not in _QRANGE:
+        return None
+    qmin, qmax = _QRANGE[t.dtype]
+    scale = np.float32(q.scale)
+    if not (math.isfinite(float(scale)) and float(scale) > 0) or not qmin <= q.zero_point <= qmax:
+        raise LitesigError(f"signature {names.comment_text(key)!r}: {names.comment_text(t.name)!r} has scale {q.scale} and "
+                           f"zero point {q.zero_point}; expected a finite scale > 0 and a zero point in [{qmin}, {qmax}]")
+    text = str(scale)
+    return Quant(scale=text if ("." in text or "e" in text) else text + ".0", zero_point=int(q.zero_point), qmin=qmin, qmax=qmax)
