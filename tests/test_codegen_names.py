@@ -121,6 +121,7 @@ def test_hostile_names_compile_and_stay_data(base_model, tmp_path_factory, name_
     _check_python(files, expected, d)
     _check_java(files, expected, d)
     _check_cpp(files, expected, d)
+    _check_c(files, expected, d)
     _check_kotlin(files, expected, d)
 
 
@@ -281,3 +282,29 @@ def test_absurd_shapes_are_refused(base_model):
         _check_shape("s", TensorInfo("x", "float32", [1] * 200_000, "x", 0, None))
     with pytest.raises(LitesigError, match="elements"):
         _check_shape("s", TensorInfo("x", "float32", [65536, 65536], "x", 0, None))
+
+
+def _check_c(files: list[Path], expected: list[list[str]], d: Path) -> None:
+    main = ["#include <stdio.h>"]
+    prints = []
+    for i, f in enumerate(files):
+        header = d / "c" / f"gen{i}.h"
+        header.parent.mkdir(exist_ok=True)
+        code = generate_code(f, "c", class_name=f"gen{i}")
+        header.write_text(code, encoding="utf-8")
+        main.append(f'#include "gen{i}.h"')
+        prints += [f"  print({i}, {ident});" for ident in re.findall(r"^static const char (\w+)\[\] = ", code, flags=re.M)]
+    main += ["static void print(int file, const char* s) { printf(\"%d\", file);",
+             "  for (const unsigned char* p = (const unsigned char*)s; *p; ++p) printf(\" %u\", *p);",
+             "  printf(\"\\n\"); }", "int main(void) {", *prints, "  return 0;", "}"]
+    (d / "c" / "main.c").write_text("\n".join(main) + "\n", encoding="utf-8")
+    exe = d / "c" / "main"
+    proc = subprocess.run(["gcc", "-std=c99", "-trigraphs", "-Wall", "-Wextra", "-Werror", "-o", str(exe), str(d / "c" / "main.c"), "-lm"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    got: dict[int, list[str]] = {i: [] for i in range(len(files))}
+    for line in subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines():
+        file, *octets = line.split(" ")
+        got[int(file)].append(bytes(int(o) for o in octets).decode("utf-8"))
+    for i, want in enumerate(expected):
+        assert sorted(got[i]) == want

@@ -253,13 +253,14 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     _common(p)
 
-    p = command("codegen", "generate the Kotlin, Java, C++ or Python code that calls each signature", _cmd_codegen,
+    p = command("codegen", "generate the Kotlin, Java, C++, C or Python code that calls each signature", _cmd_codegen,
                 "examples:\n  litesig codegen model.tflite --lang kotlin\n"
                 "  litesig codegen model.tflite --lang kotlin --signature encode -o EncodeRunner.kt\n"
                 "  litesig codegen model.tflite --lang cpp -o model_runner.h\n"
+                "  litesig codegen model.tflite --lang c -o model_runner.h   (LiteRT C API, libLiteRt.so)\n"
                 "  litesig codegen model.tflite --lang python -o model_runner.py")
     p.add_argument("model", help="the .tflite file")
-    p.add_argument("--lang", required=True, choices=["kotlin", "java", "cpp", "python", "swift"], help="the language to generate")
+    p.add_argument("--lang", required=True, choices=["kotlin", "java", "cpp", "c", "python", "swift"], help="the language to generate")
     p.add_argument("--signature", help="only this signature (default: all)")
     p.add_argument("--class-name", help="name of the generated class/namespace (default: from the file name)")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")

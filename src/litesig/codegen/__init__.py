@@ -23,7 +23,6 @@ from .names import Scope
 
 LANGUAGES = ("kotlin", "java", "cpp", "c", "python")
 EXTENSIONS = {"kotlin": "kt", "java": "java", "cpp": "h", "c": "h", "python": "py"}
-APIS = ("interpreter", "compiled-model")
 
 # Bounds on what a file may ask the generated code to allocate: beyond them we refuse, with a message.
 MAX_RANK = 16
@@ -93,7 +92,7 @@ class Signature:
 
 
 def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature: str | None = None,
-                  class_name: str | None = None, api: str = "interpreter") -> str:
+                  class_name: str | None = None) -> str:
     """Source code for `lang` (kotlin, java, cpp, c, python) wrapping every signature of `model`, or one.
 
     Args:
@@ -101,7 +100,6 @@ def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature
         lang: the target language.
         signature: only this signature (default: all).
         class_name: the generated class / namespace / prefix (sanitized like any name).
-        api: for kotlin/java: "interpreter" (Interpreter.runSignature) or "compiled-model" (LiteRT 2 CompiledModel).
 
     Raises:
         LitesigError: an unsupported language, or a signature these bindings cannot express.
@@ -111,10 +109,6 @@ def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature
                            "call the model from Swift through the C API, or generate --lang c")
     if lang not in LANGUAGES:
         raise LitesigError(f"unknown language {lang!r}; expected one of {', '.join(LANGUAGES)}")
-    if api not in APIS:
-        raise LitesigError(f"unknown api {api!r}; expected one of {', '.join(APIS)}")
-    if api != "interpreter" and lang not in ("kotlin", "java"):
-        raise LitesigError(f"--api {api} is for kotlin and java; {lang} has one API")
     info = inspect(model)
     if not info.signatures:
         raise LitesigError(f"{info.path}: the model has no signatures; add one with `litesig rename --add-signature`")
@@ -128,8 +122,7 @@ def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature
     stem = Path(info.path).stem if not info.path.startswith("<") else "model"
     base = _base_name(lang, class_name or stem)
     sigs = _signatures(info, keys, signature, lang)
-    template = f"{lang}_compiled.j2" if api == "compiled-model" else f"{lang}.j2"
-    return _render(template, model_file=file_name, base_name=base, signatures=sigs, lang=lang)
+    return _render(f"{lang}.j2", model_file=file_name, base_name=base, signatures=sigs, lang=lang)
 
 
 def _base_name(lang: str, wanted: str) -> str:
@@ -159,8 +152,10 @@ def _ident(lang: str, name: str, fallback: str = "x") -> str:
 def _signatures(info: ModelInfo, keys: list[str], only: str | None, lang: str) -> list[Signature]:
     """Every signature's context; identifiers claimed in file order, so the same file gives the same code."""
     types = Scope(lang, fold_case=True)  # class names: also unique ignoring case (files on case-insensitive disks)
-    members = Scope(lang, ["run", "close", "load", "open", "main", "quantize", "dequantize"])
-    consts = Scope(lang, ["SIGNATURE", "MODEL_FILE", "SIGNATURES"])
+    members = Scope(lang, ["run", "close", "load", "open", "main", "quantize", "dequantize", "invoke", "find_signature",
+                                  "quantize_value", "io", "model"])
+    consts = Scope(lang, ["SIGNATURE", "MODEL_FILE", "SIGNATURES", "NO_SIGNATURE", "NO_TENSOR", "SIZE_MISMATCH", "TOO_MANY",
+                                 "LITESIG_H_"])
     out = []
     for index, key in enumerate(keys):
         class_name = types.claim(names.pascal(key, "Signature"))
@@ -184,7 +179,7 @@ def _signature(info: ModelInfo, key: str, index: int, lang: str, class_name: str
     params: list[str] = []
     inputs = []
     for i, t in enumerate(sig.inputs.values()):
-        _check_shape(key, t)
+        _check_shape(key, t, 8 if lang == "c" else MAX_RANK)  # LiteRT's C layout holds 8 dims
         dims = []
         for d_index, d in enumerate(t.shape):
             if d != -1:
@@ -199,14 +194,14 @@ def _signature(info: ModelInfo, key: str, index: int, lang: str, class_name: str
         inputs.append(_tensor(t, i, idents[t.name], "", dims, lang, key, members, consts))
     outputs = []
     for i, t in enumerate(sig.outputs.values()):
-        _check_shape(key, t)
+        _check_shape(key, t, 8 if lang == "c" else MAX_RANK)  # LiteRT's C layout holds 8 dims
         dims = []
         for d_index, d in enumerate(t.shape):
             if d != -1:
                 dims.append(str(d))
             elif d_index == 0 and batch_input is not None:
                 dims.append("batch")
-            elif lang in ("kotlin", "java"):
+            elif lang in ("kotlin", "java", "c"):
                 raise LitesigError(
                     f"signature {names.comment_text(key)!r}: output {names.comment_text(t.name)!r} has shape {t.shape}; the "
                     f"{lang} bindings allocate outputs before the call and can only size a dynamic batch dim. Fix the other "
@@ -219,10 +214,10 @@ def _signature(info: ModelInfo, key: str, index: int, lang: str, class_name: str
                      batch_from=idents[batch_input] if batch_input is not None else None)
 
 
-def _check_shape(key: str, t: TensorInfo) -> None:
+def _check_shape(key: str, t: TensorInfo, max_rank: int = MAX_RANK) -> None:
     where = f"signature {names.comment_text(key)!r}: {names.comment_text(t.name)!r}"
-    if len(t.shape) > MAX_RANK:
-        raise LitesigError(f"{where} has rank {len(t.shape)}; generated code supports rank <= {MAX_RANK}")
+    if len(t.shape) > max_rank:
+        raise LitesigError(f"{where} has rank {len(t.shape)}; generated code supports rank <= {max_rank}")
     known = 1
     for d in t.shape:
         if d < -1 or d > MAX_ELEMENTS:

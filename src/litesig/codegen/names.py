@@ -155,7 +155,7 @@ _C = {
     "assert", "errno", "offsetof", "setjmp", "va_arg", "va_start", "va_end", "va_copy", "stdin", "stdout", "stderr",
     "linux", "unix", "i386", "major", "minor", "makedev", "complex", "imaginary", "noreturn", "alloca", "NULL", "EOF",
     "memcpy", "memset", "malloc", "free", "size_t", "std", "tflite", "out", "status", "model", "batch", "runner_",
-    "shape", "index", "count", "bytes", "buffer", "buffers", "q", "real", "tensor", "result",
+    "shape", "index", "count", "bytes", "buffer", "buffers", "q", "real", "tensor", "result", "in", "m", "d", "dims", "sig", "key", "name", "host", "packed", "req", "type", "i", "j", "n",
 }
 _KEYWORDS = {"python": _PYTHON, "java": _JAVA, "kotlin": _KOTLIN, "cpp": _C, "c": _C}
 
