@@ -152,10 +152,10 @@ def inspect(model: str | os.PathLike[str] | bytes, *, target_runtime: str | None
         model_name=support.get("model_name"),
         model_description=support.get("model_description"),
         main_subgraph=_main_subgraph(m) if not signatures and m.subgraphs else None,
-        runtime=requirement(m, model, target=target_runtime),
+        runtime=(runtime := requirement(m, model, target=target_runtime)),
     )
     info = _with_warnings(info, m)
-    info.warnings.extend(Warning(code, message, fix) for code, message, fix in runtime_warnings(info.runtime))
+    info.warnings.extend(Warning(code, message, fix) for code, message, fix in runtime_warnings(runtime))
     return info
 
 
