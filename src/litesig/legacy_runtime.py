@@ -118,7 +118,7 @@ def run_legacy(python: Path, model: str | os.PathLike[str],
     with tempfile.TemporaryDirectory(prefix="litesig-legacy-") as tmp:
         cmd = [str(python), str(_RUNNER), os.fspath(model)]
         if inputs:
-            np.savez(Path(tmp) / "in.npz", **{f"{sig}/{k}": np.asarray(v) for sig, feed in inputs.items() for k, v in feed.items()})
+            np.savez(Path(tmp) / "in.npz", **{f"{sig}/{k}": np.asarray(v) for sig, feed in inputs.items() for k, v in feed.items()})  # type: ignore[arg-type]  # numpy types **kwds too narrowly
             cmd += ["--inputs", str(Path(tmp) / "in.npz"), "--outputs", str(Path(tmp) / "out.npz")]
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
