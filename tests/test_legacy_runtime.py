@@ -99,7 +99,7 @@ def runs(zoo, legacy_python):
         try:
             runner = Runner(path)
             rng = np.random.default_rng(0)
-            inputs = {sig: sample_inputs(runner.input_details(sig), batch=2, dynamic=2, rng=rng, int_high=10) for sig in runner.signatures}
+            inputs = {sig: sample_inputs(runner.input_details(sig), batch=2, dynamic=2, rng=rng) for sig in runner.signatures}
             current = {sig: runner.run(feed, signature=sig) for sig, feed in inputs.items()}
         except litesig.LitesigError:
             current = None  # e.g. Flex ops: ai-edge-litert cannot run them either
