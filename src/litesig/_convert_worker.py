@@ -22,7 +22,7 @@ from .spec import ConvertOptions
 def main(job_dir: str) -> int:
     job = Path(job_dir)
     spec = json.loads((job / "job.json").read_text())
-    options = ConvertOptions(optimize=spec["optimize"], select_tf_ops=spec["select_tf_ops"])
+    options = ConvertOptions(optimize=spec["optimize"], select_tf_ops=spec["select_tf_ops"], target_runtime=spec.get("target_runtime"))
     calibration: dict[str, list[dict[str, np.ndarray]]] = {}
     with np.load(job / "calibration.npz", allow_pickle=False) as npz:
         for key in sorted(npz.files):

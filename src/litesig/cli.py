@@ -18,6 +18,9 @@ from typing import Any
 from ._io import check_writable, write_atomic
 from .errors import InvalidInput, LitesigError, Problem
 
+HELP_TARGET = ("the LiteRT/TensorFlow Lite release the app ships, e.g. 2.14: check every op version against it "
+               "(a failed check exits 1)")
+
 EPILOG_CONVERT = """\
 examples:
   litesig convert litesig.toml -o build/model.tflite
@@ -156,12 +159,15 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
                    help="model path form: the shape of an input (use -1 for dynamic), e.g. to fix the batch: --input-shape x=1,12,4")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="write without running the result against the source")
+    p.add_argument("--target-runtime", metavar="X.Y", help="the LiteRT/TensorFlow Lite release the app ships, e.g. 2.14: use converter "
+                   "options that keep older op versions, refuse (exit 1, nothing written) a result it cannot load")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     _common(p)
 
     p = command("inspect", "show a .tflite's signatures, tensors, ops, sizes and warnings (no TensorFlow)", _cmd_inspect,
                 "examples:\n  litesig inspect model.tflite\n  litesig inspect model.tflite --json | jq .signatures")
     p.add_argument("model", help="the .tflite file")
+    p.add_argument("--target-runtime", metavar="X.Y", help=HELP_TARGET)
     _common(p)
 
     p = command("run", "run one signature on the LiteRT runtime", _cmd_run,
@@ -199,6 +205,7 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("--map", help="against another .tflite: a rename map (rename's TOML format) from its names to this file's")
     p.add_argument("--shape", action="append", default=[], metavar="[SIG/]NAME=D0,D1,...",
                    help="the shape to use for an input with dynamic dims (repeatable)")
+    p.add_argument("--target-runtime", metavar="X.Y", help=HELP_TARGET)
     _common(p)
 
     p = command("bench", "latency of one signature on LiteRT: init, first invoke, percentiles, peak memory", _cmd_bench,
@@ -295,7 +302,7 @@ def _cmd_convert(args: argparse.Namespace, ui: Ui) -> int:
             input_shapes=_parse_shapes(args.input_shape, allow_dynamic=True, where="convert") or None,
             input_map=_parse_map(args.input_map, "--input-map") or None, output_map=_parse_map(args.output_map, "--output-map") or None,
             code=args.code or None, verify_inputs=args.verify_inputs, dry_run=args.dry_run,
-            force=args.force, verify=args.verify, progress=progress,
+            target_runtime=args.target_runtime, force=args.force, verify=args.verify, progress=progress,
         )
     if ui.json_mode:
         ui.print_json(result.to_dict())
@@ -324,14 +331,15 @@ def _parse_map(items: Sequence[str], flag: str) -> dict[str, str]:
 def _cmd_inspect(args: argparse.Namespace, ui: Ui) -> int:
     from .model_info import inspect
 
-    info = inspect(args.model)
+    info = inspect(args.model, target_runtime=args.target_runtime)
+    code = 1 if info.runtime is not None and info.runtime.target_blockers else 0
     if ui.json_mode:
         ui.print_json(info.to_dict())
-        return 0
+        return code
     from . import render
 
     render.model_info(ui.console, info)
-    return 0
+    return code
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,21 +455,38 @@ def _cmd_run(args: argparse.Namespace, ui: Ui) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
-    from .parity import verify
+    from dataclasses import asdict
 
+    from rich.markup import escape
+
+    from .parity import verify
+    from .runtime_compat import parse_target
+
+    target = parse_target(args.target_runtime)
     with ui.progress() as progress:
         report = verify(args.model, args.against, signature=args.signature, samples=args.samples, batch_sizes=args.batch_sizes,
                         inputs=args.inputs, atol=args.atol, rtol=args.rtol, min_cosine=args.min_cosine, seed=args.seed,
                         unsafe=args.unsafe, code=args.code, progress=progress, names=args.map,
                         shapes=_parse_shapes(args.shape, where="verify") or None)
+    runtime = None
+    if target:
+        from .model_info import inspect
+
+        runtime = inspect(args.model, target_runtime=target).runtime
+    passed = report.passed and not (runtime and runtime.target_blockers)
     if ui.json_mode:
-        ui.print_json(report.to_dict())
+        ui.print_json({**report.to_dict(), **({"runtime": asdict(runtime), "passed": passed} if runtime else {})})
     else:
         from . import render
 
         render.verification(ui.console, report)
-        ui.console.print("[green]PASS[/]" if report.passed else f"[red]FAIL[/]: {len(report.failures())} failing output(s)")
-    return 0 if report.passed else 1
+        if runtime:
+            render.runtime_requirement(ui.console, runtime)
+            for b in runtime.target_blockers:
+                ui.console.print(f"[red]{escape(str(b))}[/]")
+        ui.console.print("[green]PASS[/]" if passed else f"[red]FAIL[/]: {len(report.failures())} failing output(s)"
+                         + (f", {len(runtime.target_blockers)} op version(s) missing from {target}" if runtime and runtime.target_blockers else ""))
+    return 0 if passed else 1
 
 
 def _parse_shapes(items: Sequence[str], *, allow_dynamic: bool = False, where: str = "bench") -> dict[str, list[int]]:

@@ -24,6 +24,7 @@ from ._messages import framework_message
 from .errors import ConversionFailed, InvalidInput, LitesigError, Problem, VerificationFailed
 from .parity import Tolerance, VerifyReport
 from .routing import Plan, plan_signatures
+from .runtime_compat import check_target
 from .sources import Loader, SourceModel
 from .spec import ConvertOptions, ModelSource, Spec, load_spec, spec_from_dict
 from .tflite_converter import load_calibration, run_converter, run_converter_isolated
@@ -69,6 +70,7 @@ def convert(
     code: Sequence[str | os.PathLike[str]] | None = None,
     verify_inputs: str | os.PathLike[str] | None = None,
     dry_run: bool = False,
+    target_runtime: str | None = None,
     force: bool = False,
     verify: bool = True,
     tolerance: Tolerance | None = None,
@@ -92,6 +94,8 @@ def convert(
         code: Python files defining custom layers/models, imported before loading (needs `unsafe`).
         verify_inputs: an .npz of your own inputs for the built-in verification (keys as for `calibration`).
         dry_run: load and plan only: return the wiring and names, convert and write nothing.
+        target_runtime: the LiteRT/TF Lite release the app ships (e.g. "2.14", overrides the spec's): use converter
+            options that keep older op versions, and refuse a result that runtime cannot load.
         verify: run the result against the source before writing; fail if it differs.
         tolerance: override the default tolerance for the optimize mode.
         progress: called with a short description as each slow step starts.
@@ -117,6 +121,7 @@ def convert(
         unsafe=options.unsafe if unsafe is None else unsafe,
         code=options.code if code is None else tuple(Path(c) for c in code),
         verify_inputs=options.verify_inputs if verify_inputs is None else Path(verify_inputs),
+        target_runtime=options.target_runtime if target_runtime is None else target_runtime,
     )
     problems = options.problems("options")
     if spec is not None and any(x is not None for x in (signature, signature_keys, input_names, output_names, input_shapes, input_map, output_map)):
@@ -164,6 +169,7 @@ def convert(
             else:
                 content = run_converter(tf, saved, [p.name for p in plans], options, calibration_data)
 
+    target_notes = check_target(content, options.optimize, options.target_runtime, out_path)  # TargetRuntimeMissed: nothing written
     from .restructure import reorder  # the converter sorts names; the SignatureDefs list them as declared
 
     order_notes = []
@@ -193,7 +199,7 @@ def convert(
                 report,
             )
     write_atomic(out_path, content)
-    notes = _notes(content, options) + traced.notes + order_notes
+    notes = _notes(content, options) + traced.notes + order_notes + target_notes
     if report is not None:
         notes += report.notes
     return ConvertResult(

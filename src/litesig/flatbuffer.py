@@ -184,9 +184,10 @@ class Operator:
 
 @dataclass(frozen=True)
 class OperatorCode:
-    builtin_code: int
+    builtin_code: int  # effective code: max(deprecated_builtin_code, builtin_code field), as LiteRT's GetBuiltinCode
     custom_code: str | None
-    version: int
+    version: int  # the op's version; the runtime must have a kernel registered for (op, version)
+    deprecated_builtin_code: int = 0  # the int8 field that schema v3 files carry (127 = "look at builtin_code")
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,7 @@ def parse(data: bytes | bytearray | mmap.mmap | memoryview) -> Model:
             builtin_code=max(int(t.scalar(0, _U8)), int(t.scalar(3, _I32))),
             custom_code=t.string(1, f"{t.what}.custom_code"),
             version=int(t.scalar(2, _I32, 1)),
+            deprecated_builtin_code=int(t.scalar(0, _U8)),
         )
         for t in m.tables(1, "operator_codes")
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import flatbuffer as fb
 from ._schema import BUILTIN_OPS, TENSOR_TYPES
+from .runtime_compat import RuntimeRequirement, parse_target, requirement, runtime_warnings
 
 CUSTOM = 32  # BuiltinOperator.CUSTOM
 
@@ -93,21 +94,26 @@ class ModelInfo:
     model_description: str | None = None
     warnings: list[Warning] = field(default_factory=list)
     main_subgraph: SignatureInfo | None = None  # no signatures: subgraph 0's inputs/outputs in order (what --add-signature names)
+    runtime: RuntimeRequirement | None = None  # op versions, the minimum runtime, the converter's min_runtime_version
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of `litesig inspect --json`."""
         return asdict(self)
 
 
-def inspect(model: str | os.PathLike[str] | bytes) -> ModelInfo:
+def inspect(model: str | os.PathLike[str] | bytes, *, target_runtime: str | None = None) -> ModelInfo:
     """Read a .tflite file's signatures, tensors, ops, sizes and warnings, without TensorFlow.
 
     Args:
         model: a path (memory-mapped; weights are never read) or the file's bytes.
+        target_runtime: the LiteRT/TensorFlow Lite release the app ships (e.g. "2.14"): warn about every
+            op version it lacks. Without it, inspect warns when the file needs a runtime newer than
+            runtime_compat.BASELINE.
 
     Raises:
         NotATFLiteModel: not a TFLite model, or corrupt.
     """
+    target_runtime = parse_target(target_runtime)
     m = fb.read_model(model)
     path = os.fspath(model) if not isinstance(model, (bytes, bytearray, memoryview)) else f"<{len(model)} bytes>"
 
@@ -146,8 +152,11 @@ def inspect(model: str | os.PathLike[str] | bytes) -> ModelInfo:
         model_name=support.get("model_name"),
         model_description=support.get("model_description"),
         main_subgraph=_main_subgraph(m) if not signatures and m.subgraphs else None,
+        runtime=(runtime := requirement(m, model, target=target_runtime)),
     )
-    return _with_warnings(info, m)
+    info = _with_warnings(info, m)
+    info.warnings.extend(Warning(code, message, fix) for code, message, fix in runtime_warnings(runtime))
+    return info
 
 
 def _main_subgraph(m: fb.Model) -> SignatureInfo:

@@ -61,6 +61,8 @@ def model_info(console: Any, info: ModelInfo) -> None:
         flag = " [yellow](Flex)[/]" if name in info.flex_ops else (" [yellow](custom)[/]" if name in info.custom_ops else "")
         ops.add_row(escape(name) + flag, str(count))
     console.print(ops)
+    if info.runtime is not None:
+        runtime_requirement(console, info.runtime)
     if info.metadata:
         console.print("metadata entries: " + ", ".join(escape(m) for m in info.metadata))
     if info.warnings:
@@ -69,6 +71,27 @@ def model_info(console: Any, info: ModelInfo) -> None:
             console.print(f"  [yellow]{w.code}[/]: {escape(w.message)}\n    fix: {escape(w.fix)}")
     else:
         console.print("[green]no warnings[/]")
+
+
+def runtime_requirement(console: Any, req: Any) -> None:
+    """Op versions with the first release that runs each, and the minimum runtime beside the converter's metadata."""
+    blocked = {(b.op, b.version) for b in req.target_blockers}
+    table = Table(title="op versions (first LiteRT/TF Lite release with a kernel)", title_justify="left")
+    for col in ("op", "version", "count", "first release"):
+        table.add_column(col, justify="right" if col in ("version", "count") else "left")
+    for o in req.ops:
+        release = o.first_release or ("[yellow]register it in the app[/]" if o.kind != "builtin" else "[yellow]unknown[/]")
+        if (o.op, o.version) in blocked:
+            release = f"[red]{release}[/]"
+        table.add_row(escape(o.op) + (f" [yellow]({o.kind})[/]" if o.kind != "builtin" else ""), str(o.version), str(o.count), release)
+    console.print(table)
+    line = f"minimum runtime: [bold]{req.min_runtime or 'unknown'}[/] (from op versions)"
+    if req.metadata_min_runtime:
+        agree = "[red]disagrees[/]" if req.metadata_disagrees else "agrees"
+        line += f"; converter's min_runtime_version: {escape(req.metadata_min_runtime)} ({agree})"
+    if req.target:
+        line += f"; target {escape(req.target)}: " + ("[green]loads[/]" if not req.target_blockers else f"[red]refused[/] ({len(req.target_blockers)} op version(s))")
+    console.print(line)
 
 
 def verification(console: Any, report: Any) -> None:

@@ -86,6 +86,7 @@ class ConvertOptions:
     unsafe: bool = False  # lift Keras' safe mode when loading .keras files
     code: tuple[Path, ...] = ()  # Python files defining custom layers/models, imported before loading (needs unsafe)
     verify_inputs: Path | None = None  # .npz of the user's own inputs for the built-in verification
+    target_runtime: str | None = None  # the LiteRT/TF Lite release the app ships, e.g. "2.14": refuse results it cannot load
 
     def problems(self, where: str = "convert") -> list[Problem]:
         out = []
@@ -97,6 +98,12 @@ class ConvertOptions:
                 out.append(Problem(f"{where}.code", f"no such file: {c}"))
         if self.verify_inputs is not None and not Path(self.verify_inputs).is_file():
             out.append(Problem("verify.inputs", f"no such file: {self.verify_inputs}"))
+        if self.target_runtime is not None:
+            from .runtime_compat import target_problem
+
+            problem = target_problem(self.target_runtime)
+            if problem:
+                out.append(Problem(f"{where}.target_runtime", problem))
         if self.optimize not in OPTIMIZE_MODES:
             out.append(Problem(f"{where}.optimize", f"unknown mode {self.optimize!r}; expected one of {', '.join(OPTIMIZE_MODES)}"))
         if self.optimize == "int8" and self.calibration is None:
@@ -319,7 +326,7 @@ def _parse_options(raw: Any, base: Path, problems: list[Problem], verify: Any = 
     if not isinstance(raw, Mapping):
         problems.append(Problem("convert", "expected a table"))
         return ConvertOptions()
-    _unknown_keys(raw, {"optimize", "calibration", "select_tf_ops", "unsafe", "code"}, "convert", problems)
+    _unknown_keys(raw, {"optimize", "calibration", "select_tf_ops", "unsafe", "code", "target_runtime"}, "convert", problems)
     code = raw.get("code", [])
     if isinstance(code, str):
         code = [code]
@@ -346,6 +353,10 @@ def _parse_options(raw: Any, base: Path, problems: list[Problem], verify: Any = 
     for key, value in (("select_tf_ops", select), ("unsafe", unsafe)):
         if not isinstance(value, bool):
             problems.append(Problem(f"convert.{key}", f"expected true or false, got {value!r}"))
+    target = raw.get("target_runtime")
+    if target is not None and not isinstance(target, str):
+        problems.append(Problem("convert.target_runtime", f"expected a quoted release such as \"2.14\" (a bare 2.10 reads as 2.1), got {target!r}"))
+        target = None
     options = ConvertOptions(
         optimize=optimize if isinstance(optimize, str) else repr(optimize),
         calibration=(base / calibration) if calibration else None,
@@ -353,6 +364,7 @@ def _parse_options(raw: Any, base: Path, problems: list[Problem], verify: Any = 
         unsafe=unsafe is True,
         code=tuple(base / c for c in code),
         verify_inputs=verify_inputs,
+        target_runtime=target,
     )
     problems.extend(options.problems())
     return options

@@ -12,6 +12,7 @@ import numpy as np
 from ._arrays import array_key, load_npz, shape_fits
 from ._io import captured_stderr
 from .errors import ConversionFailed, InvalidInput, Problem
+from .runtime_compat import tune_converter
 from .spec import ConvertOptions, InputSpec
 
 Calibration = dict[str, list[dict[str, np.ndarray]]]  # signature -> samples -> input name -> array
@@ -23,6 +24,7 @@ def run_converter(tf: Any, saved: Path, keys: list[str], options: ConvertOptions
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if options.optimize == "float16":
         converter.target_spec.supported_types = [tf.float16]
+    tune_converter(converter, options.optimize, options.target_runtime)  # older op versions where a target asks
     ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if options.optimize == "int8":
         def representative() -> Iterator[tuple[str, dict[str, np.ndarray]]]:
@@ -61,7 +63,7 @@ def run_converter_isolated(saved: Path, keys: list[str], options: ConvertOptions
     job = saved.parent / "job"
     job.mkdir()
     (job / "job.json").write_text(json.dumps({"saved_model": str(saved), "keys": keys, "optimize": options.optimize,
-                                              "select_tf_ops": options.select_tf_ops}))
+                                              "select_tf_ops": options.select_tf_ops, "target_runtime": options.target_runtime}))
     arrays = {f"{sig}/{i}/{name}": array for sig, samples in calibration.items()
               for i, sample in enumerate(samples) for name, array in sample.items()}
     np.savez(job / "calibration.npz", **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds too narrowly
