@@ -173,6 +173,14 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 DEFAULT_INT_RANGE = (0, 10)
 
 
+def _random_words(rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
+    """Bytes words of 1 to 6 lowercase letters; real text for a vocabulary comes from --verify-inputs."""
+    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+    count = int(np.prod(shape, dtype=np.int64))
+    words = [letters[rng.integers(0, 26, size=int(rng.integers(1, 7)))].tobytes() for _ in range(count)]
+    return np.array(words, dtype=np.bytes_).reshape(tuple(shape))
+
+
 def sample_inputs(
     details: Mapping[str, TensorDetail],
     *,
@@ -196,6 +204,8 @@ def sample_inputs(
         low, high = (ranges or {}).get(name, (None, None))
         if dtype == np.bool_:
             arrays[name] = rng.random(shape) < 0.5
+        elif np.dtype(dtype).kind in "SUO":  # strings: random lowercase words (mostly outside a model's vocabulary)
+            arrays[name] = _random_words(rng, shape)
         elif np.issubdtype(dtype, np.integer):
             info = np.iinfo(dtype)
             lo = max(int(info.min), int(np.ceil(low))) if low is not None else DEFAULT_INT_RANGE[0]

@@ -26,7 +26,7 @@ def call_source(model: SourceModel, feeds: Mapping[str, np.ndarray]) -> dict[str
     """Call a loaded source model eagerly on numpy inputs keyed by its own input names; outputs by name."""
     import tensorflow as tf
 
-    args = {name: np.asarray(feeds[name]).astype(sig.dtype, copy=False) for name, sig in zip(model.input_names(), model.inputs)}
+    args = {name: _as_dtype(feeds[name], sig.dtype) for name, sig in zip(model.input_names(), model.inputs)}
     if model.kind == "saved_model":
         result = model.obj(**{k: tf.constant(v) for k, v in args.items()})
         return {k: np.asarray(v) for k, v in result.items()}
@@ -40,6 +40,14 @@ def call_source(model: SourceModel, feeds: Mapping[str, np.ndarray]) -> dict[str
         return {str(k): _numpy(v) for k, v in out.items()}
     values = list(out) if isinstance(out, (list, tuple)) else [out]
     return {o.name: _numpy(v) for o, v in zip(model.outputs, values)}
+
+
+def _as_dtype(value: Any, dtype: str) -> np.ndarray:
+    """The array in the model's dtype; strings stay bytes (numpy has no "string" dtype, TensorFlow takes bytes)."""
+    array = np.asarray(value)
+    if dtype == "string":
+        return np.char.encode(array, "utf-8") if array.dtype.kind == "U" else array
+    return array.astype(dtype, copy=False)
 
 
 def _numpy(value: Any) -> np.ndarray:

@@ -126,7 +126,9 @@ class Runner:
                 problems.append(Problem(f"{key}.{name}", f"missing input; expected {detail.dtype} {list(detail.shape_signature)}"))
                 continue
             array = np.asarray(inputs[name])
-            if array.dtype != detail.dtype:
+            if detail.dtype.kind == "S" and array.dtype.kind in "SU":  # string inputs: bytes of any length; text as UTF-8
+                array = np.char.encode(array, "utf-8") if array.dtype.kind == "U" else array
+            elif array.dtype != detail.dtype:
                 if np.can_cast(array.dtype, detail.dtype, casting="same_kind") and array.dtype.kind == detail.dtype.kind:
                     array = array.astype(detail.dtype)
                 else:

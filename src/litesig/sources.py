@@ -322,8 +322,8 @@ def _keras_resources(model: Any) -> list[Any]:
     from ._tf import import_tf
 
     tf = import_tf()
-    resource_type = getattr(getattr(tf, "__internal__", None), "tracking", None)
-    base = getattr(resource_type, "CapturableResource", None) if resource_type else None
+    # The public name of the class every lookup table (StaticHashTable, MutableHashTable, ...) derives from.
+    base = getattr(getattr(getattr(tf, "saved_model", None), "experimental", None), "TrackableResource", None)
     found: list[Any] = []
     flatten = getattr(model, "_flatten_layers", None)
     todo = list(flatten(include_self=False, recursive=True)) if flatten else list(getattr(model, "layers", []))
