@@ -118,6 +118,7 @@ def test_hub_saved_model_renamed_positionally_and_by_map(hub, tmp_path):
                              input_map=BERT_IN, output_map=BERT_OUT)
     for result in (by_position, by_map):
         assert result.verification is not None and result.verification.passed
+        assert "'ids': [0, 50]" in result.verification.inputs  # the token table's size, read from the graph
         assert sorted(result.wiring["embed"]) == sorted(
             [f"serving_default.{old} <- {new}" for old, new in BERT_IN.items()]
             + [f"{new} <- serving_default.{old}" for old, new in BERT_OUT.items()])
@@ -251,7 +252,7 @@ def modules(tf, tmp_path_factory):
         def rows(self, ids):
             return {"rows": tf.gather(self.embedding, ids)}
 
-    class Picker(tf.Module):  # a 4-row table not named like an embedding: no range can be learned
+    class Picker(tf.Module):  # a 4-row table not named like an embedding: its size is read from the gather in the graph
         def __init__(self):
             super().__init__()
             self.table = tf.Variable(np.arange(12, dtype=np.float32).reshape(4, 3), name="weights")
@@ -259,6 +260,15 @@ def modules(tf, tmp_path_factory):
         @tf.function(input_signature=[tf.TensorSpec([None, 5], tf.int64, name="ids")])
         def pick(self, ids):
             return {"rows": tf.gather(self.table, ids)}
+
+    class Opaque(tf.Module):  # the same table behind a shape-less variable: no size can be learned without running it
+        def __init__(self):
+            super().__init__()
+            self.flat = tf.Variable(np.arange(12, dtype=np.float32), shape=tf.TensorShape(None), name="weights")
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 5], tf.int64, name="ids")])
+        def pick(self, ids):
+            return {"rows": tf.gather(tf.reshape(self.flat, [-1, 3]), ids)}
 
     class Vocabulary(tf.Module):  # string input through a lookup table: LiteRT builtins
         def __init__(self):
@@ -276,7 +286,7 @@ def modules(tf, tmp_path_factory):
         def measure(self, text):
             return {"length": tf.strings.length(text), "bucket": tf.strings.to_hash_bucket_fast(text, 16)}
 
-    for name, module, sigs in [("embedder", Embedder(), ("embed", "rows")), ("picker", Picker(), ("pick",)),
+    for name, module, sigs in [("embedder", Embedder(), ("embed", "rows")), ("picker", Picker(), ("pick",)), ("opaque", Opaque(), ("pick",)),
                                ("vocabulary", Vocabulary(), ("encode",)), ("strings", Strings(), ("measure",))]:
         tf.saved_model.save(module, str(d / name), signatures={s: getattr(module, s) for s in sigs})
     return d
@@ -298,20 +308,27 @@ def test_saved_model_int64_ids_sampled_within_the_embedding(modules, tmp_path):
     assert_close(tflite(result.path, "rows", ids=flat)["rows"], _call_signature(modules / "embedder", "rows", ids=flat)["rows"], "none")
 
 
-def test_saved_model_ids_without_a_learnable_range_ask_for_one(modules, tmp_path):
-    with pytest.raises(LitesigError) as e:
-        litesig.convert(modules / "picker", tmp_path / "p.tflite")
-    message = str(e.value)
-    assert "range = [low, high]" in message and "--verify-inputs" in message
-    assert not (tmp_path / "p.tflite").exists()
-    # Given a range in the spec, the same model converts and verifies.
-    spec = tmp_path / "picker.toml"
-    spec.write_text(f'[models.p]\npath = "{modules / "picker"}"\n\n[signatures.pick.inputs]\nids = {{ range = [0, 4] }}\n\n'
-                    '[signatures.pick.outputs]\nrows = "p.rows"\n')
-    result = litesig.convert(spec, tmp_path / "p.tflite")
-    assert result.verification is not None and result.verification.passed
+def test_saved_model_ids_range_from_the_gathered_table(modules, tmp_path):
+    result = litesig.convert(modules / "picker", tmp_path / "p.tflite")
+    assert result.verification is not None and result.verification.passed and "[0, 4]" in result.verification.inputs
     ids = np.array([[0, 3, 1, 2, 3]], np.int64)
     assert_close(tflite(result.path, "pick", ids=ids)["rows"], _call_signature(modules / "picker", "pick", ids=ids)["rows"], "none")
+
+
+def test_saved_model_ids_without_a_learnable_range_ask_for_one(modules, tmp_path):
+    with pytest.raises(LitesigError) as e:
+        litesig.convert(modules / "opaque", tmp_path / "o.tflite")
+    message = str(e.value)
+    assert "range = [low, high]" in message and "--verify-inputs" in message
+    assert not (tmp_path / "o.tflite").exists()
+    # Given a range in the spec, the same model converts and verifies.
+    spec = tmp_path / "opaque.toml"
+    spec.write_text(f'[models.o]\npath = "{modules / "opaque"}"\n\n[signatures.pick.inputs]\nids = {{ range = [0, 4] }}\n\n'
+                    '[signatures.pick.outputs]\nrows = "o.rows"\n')
+    result = litesig.convert(spec, tmp_path / "o.tflite")
+    assert result.verification is not None and result.verification.passed
+    ids = np.array([[0, 3, 1, 2, 3]], np.int64)
+    assert_close(tflite(result.path, "pick", ids=ids)["rows"], _call_signature(modules / "opaque", "pick", ids=ids)["rows"], "none")
 
 
 def test_saved_model_string_input(modules, tmp_path):

@@ -233,9 +233,10 @@ class Loader:
         specs = fn.structured_input_signature[1]
         ops = _graph_ops(fn)
         high = _saved_model_table_size(loaded)
+        tables = _saved_model_gather_sizes(fn, [n for n in specs if _is_int(specs[n].dtype)])
         inputs = tuple(
             _with_range(TensorSig(name, _dtype_name(specs[name].dtype), _dims(specs[name].shape)),
-                        (0, high) if high and _is_int(specs[name].dtype) else None)
+                        (0, min(tables[name])) if tables.get(name) else (0, high) if high and _is_int(specs[name].dtype) else None)
             for name in sorted(specs)
         )
         outs = fn.structured_outputs
@@ -360,3 +361,67 @@ def _saved_model_table_size(loaded: Any) -> int | None:
         if "embed" in name and shape is not None and shape.rank == 2 and shape[0]:
             sizes.append(int(shape[0]))
     return min(sizes) if sizes else None
+
+
+# Ops whose output does not depend on the values of their inputs: ids do not flow through them.
+_SHAPE_OPS = frozenset({"Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike"})
+_GATHER_OPS = frozenset({"GatherV2", "Gather", "ResourceGather", "GatherNd", "ResourceGatherNd"})
+_CALL_OPS = frozenset({"StatefulPartitionedCall", "PartitionedCall"})
+
+
+def _saved_model_gather_sizes(fn: Any, names: Sequence[str]) -> dict[str, list[int]]:
+    """Per integer input: the row counts of the tables it indexes, read from the signature's traced graph (nothing runs).
+
+    Follows each input's values forward, into called functions, to the `indices` of a gather
+    (tf.gather, tf.nn.embedding_lookup, a Keras Embedding); the table's first dimension is its size.
+    Shape-only uses (tf.shape of the ids, e.g. for position ids) are not followed. Empty on any surprise.
+    """
+    found: dict[str, list[int]] = {}
+    try:
+        graph = fn.graph
+        placeholders = {op.name: op.outputs[0] for op in graph.get_operations() if op.type == "Placeholder"}
+        for name in names:
+            if name in placeholders:
+                found[name] = sorted(set(_gather_sizes_from(graph, placeholders[name], depth=0)))
+    except Exception:  # a graph this walk does not understand: fall back to the name heuristic
+        return {}
+    return found
+
+
+def _gather_sizes_from(graph: Any, start: Any, depth: int) -> list[int]:
+    sizes: list[int] = []
+    todo, seen = [start], set()
+    while todo:
+        tensor = todo.pop()
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        for op in tensor.consumers():
+            if op.type in _SHAPE_OPS:
+                continue
+            if op.type in _GATHER_OPS:
+                if len(op.inputs) > 1 and op.inputs[1] is tensor:
+                    size = _rows(op.inputs[0])
+                    if size:
+                        sizes.append(size)
+                continue  # the gathered rows are values of the table, not ids
+            if op.type in _CALL_OPS and depth < 8:
+                inner = graph._get_function(op.get_attr("f").name).graph
+                for i, t in enumerate(op.inputs):
+                    if t is tensor and i < len(inner.inputs):
+                        sizes.extend(_gather_sizes_from(inner, inner.inputs[i], depth + 1))
+                continue
+            todo.extend(op.outputs)
+    return sizes
+
+
+def _rows(params: Any) -> int | None:
+    """The first dimension of a gather's table: from its static shape, or a resource handle's recorded shape."""
+    if params.dtype.name != "resource":
+        dims = params.shape.as_list() if params.shape.rank else None
+        return dims[0] if dims and dims[0] else None
+    data = getattr(params, "_handle_data", None)
+    if data is None or not data.shape_and_type:
+        return None
+    dims = data.shape_and_type[0].shape.dim
+    return int(dims[0].size) if dims and dims[0].size > 0 else None
