@@ -17,6 +17,7 @@ import numpy as np
 
 from . import flatbuffer as fb
 from .errors import InvalidInput, LitesigError, Problem
+from .quant import run_float
 from .runtime import Runner
 
 Reference = Callable[[str, Mapping[str, np.ndarray]], dict[str, np.ndarray]]
@@ -150,7 +151,7 @@ def tflite_reference(path: str | os.PathLike[str], signatures: Sequence[str], ru
             arrays = [feed[n] for n, _ in sorted(m.inputs.items(), key=lambda kv: int(kv[1][1:]))]
             outs = run_main_subgraph(content, arrays)
             return {m.outputs[f"#{i}"]: v for i, v in enumerate(outs)}
-        got = other.run({m.inputs[n]: a for n, a in feed.items()}, signature=m.reference)
+        got = run_float(other, {m.inputs[n]: a for n, a in feed.items()}, m.reference)  # integer I/O: its own scale/zero point
         return {m.outputs.get(n, n): v for n, v in got.items()}
 
     return reference, other.model, list(matches.values())
