@@ -30,7 +30,7 @@ FLOATS = {FLOAT32, FLOAT16, FLOAT64}
 _CONVERSIONS = {"QUANTIZE", "DEQUANTIZE"}
 
 # Modes from loosest to tightest tolerance: verify uses the looser of two files' modes.
-MODES = ("int8", "dynamic-int4", "weight-only-int4", "int16", "dynamic-int8", "weight-only-int8", "float16", "none")
+MODES = ("int8", "int16", "dynamic-int4", "weight-only-int4", "dynamic-int8", "weight-only-int8", "float16", "none")
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,11 @@ def quantize(content: bytes, optimize: str, *, recipe: Path | None = None, calib
     """
     quantizer, recipes = _import()
     what = str(recipe) if recipe is not None else RECIPES[optimize]
+    import warnings
+
     try:
-        with captured_stderr():
+        with captured_stderr(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its calibrator's interpreter warns that it keeps every tensor (by design)
             q = quantizer.Quantizer(bytearray(content))
             q.load_quantization_recipe(str(recipe) if recipe is not None else getattr(recipes, RECIPES[optimize])())
             result = None
