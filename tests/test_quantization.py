@@ -89,7 +89,7 @@ def test_seed_example_uint8_input_int8_outputs(seed_spec, small, keras, tmp_path
     x = np.random.default_rng(5).uniform(-1, 1, (2, 128, 3)).astype(np.float32)
     report = litesig.verify(result.path, spec, inputs={"x_input": x})
     assert report.passed and report.tolerance.name == "int8"
-    assert any("quantized to uint8" in n for n in report.notes) and any("int8 output dequantized" in n for n in report.notes)
+    assert any("quantized to uint8" in n for n in report.quantization) and any("int8 output dequantized" in n for n in report.quantization)
     assert report.precision.startswith(f"{result.path}: int8: weights int8")
     a = keras.models.load_model(tmp_path / "model_a.keras")
     b = keras.models.load_model(tmp_path / "model_b.keras")
@@ -188,7 +188,7 @@ def test_ai_edge_quantizer_modes(mode, small, mlp_float, tmp_path):
     assert report.passed and report.tolerance == Tolerance.for_mode(want)
     assert litesig.verify(mlp_float, result.path).passed
     if io != "float32":
-        assert any(f"quantized to {io}" in n for n in report.notes)
+        assert any(f"quantized to {io}" in n for n in report.quantization)
 
 
 def test_static_int8_uint8_input_from_quantizer(small, tmp_path):
