@@ -87,7 +87,7 @@ def quantize(content: bytes, optimize: str, *, recipe: Path | None = None, calib
                 if not calibration:
                     raise ConversionFailed(f"the ai-edge-quantizer recipe {what} quantizes activations: give calibration data "
                                            "(--calibration or [convert] calibration, an .npz of sample inputs)")
-                result = q.calibrate({sig: list(samples) for sig, samples in calibration.items()}, num_threads=1)
+                result = _calibrate(q, calibration)
             out = q.quantize(result, enable_progress_report=False).quantized_model
     except LitesigError:
         raise
@@ -97,3 +97,19 @@ def quantize(content: bytes, optimize: str, *, recipe: Path | None = None, calib
                 if "block size" in str(e) else "")
         raise ConversionFailed(f"ai-edge-quantizer ({what}) refused the model: {type(e).__name__}: {first}{hint}") from None
     return bytes(out)
+
+
+def _calibrate(q: Any, calibration: Calibration) -> Any:
+    """Calibrate on all samples at once where the batch is dynamic (one batch of every sample), else one by one.
+
+    ai-edge-quantizer keeps a moving average of each tensor's min/max across calibration calls, which
+    narrows the ranges (more clamping) than the TFLite converter's absolute min/max; one call with
+    every sample in the batch gives the absolute min/max.
+    """
+    import numpy as np
+
+    try:
+        batched = {sig: [{n: np.concatenate([s[n] for s in samples]) for n in samples[0]}] for sig, samples in calibration.items() if samples}
+        return q.calibrate(batched, num_threads=1)
+    except Exception:  # a fixed batch (or a signature that refuses the resize): one sample per call
+        return q.calibrate({sig: list(samples) for sig, samples in calibration.items()}, num_threads=1)
