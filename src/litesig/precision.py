@@ -151,9 +151,11 @@ def _weight_kind(t: fb.Tensor) -> str:
 
 
 def _label(mode: str, weights: Counter[str], use: str, acts: list[str], inputs: dict[str, str], outputs: dict[str, str]) -> str:
-    main = max(weights.items(), key=lambda kv: (kv[1], kv[0]))[0] if weights else "none"
-    quantized = [k for k in weights if k.split()[0] not in ("float32", "float16", "float64")]
-    w = ", ".join(sorted(quantized)) if quantized else main
+    total = sum(weights.values())
+    if len(weights) > 1 and total:  # mixed: every kind with its share of the weight bytes
+        w = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0])))
+    else:
+        w = next(iter(weights), "none")
     io_in = "/".join(sorted(set(inputs.values()))) or "-"
     io_out = "/".join(sorted(set(outputs.values()))) or "-"
     how = f" ({use})" if use else ""
