@@ -36,7 +36,13 @@ class Match:
 
 def _io(m: fb.Model, sg_index: int, maps: Sequence[tuple[str, int]]) -> list[tuple[str, str, tuple[int, ...]]]:
     sg = m.subgraphs[sg_index]
-    return [(name, str(sg.tensors[t].type), sg.tensors[t].dims) for name, t in maps]
+    return [(name, _real_type(sg.tensors[t]), sg.tensors[t].dims) for name, t in maps]
+
+
+def _real_type(t: fb.Tensor) -> str:
+    """A quantized int8/uint8/int16 tensor holds real values (verify quantizes/dequantizes it): it pairs with float32."""
+    quantized = t.type in (3, 7, 9) and t.quantization is not None and len(t.quantization.scale) == 1
+    return "0" if quantized else str(t.type)
 
 
 def _sig_io(m: fb.Model, s: fb.SignatureDef) -> tuple[list[Any], list[Any]]:
