@@ -17,6 +17,7 @@ from typing import Any
 
 from ._io import check_writable, write_atomic
 from .errors import InvalidInput, LitesigError, Problem
+from .spec import IO_DTYPES, OPTIMIZE_MODES
 
 HELP_TARGET = ("the LiteRT/TensorFlow Lite release the app ships, e.g. 2.14: check every op version against it "
                "(a failed check exits 1)")
@@ -141,7 +142,8 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p = command("convert", "convert models into one .tflite with named signatures, verified", _cmd_convert, EPILOG_CONVERT)
     p.add_argument("source", help="a litesig.toml spec, a .keras/.h5 file, or a SavedModel directory")
     p.add_argument("-o", "--output", required=True, help="the .tflite file to write")
-    p.add_argument("--optimize", choices=["none", "float16", "dynamic-int8", "int8"], help="weight/activation precision (default: the spec's, else none)")
+    p.add_argument("--optimize", choices=list(OPTIMIZE_MODES), help="weight/activation precision (default: the spec's, else none); "
+                   "none/float16/dynamic-int8/int8 come from the TFLite converter, the others from ai-edge-quantizer (README)")
     p.add_argument("--calibration", help="int8: .npz of sample inputs, keyed '<signature>/<input>' or '<input>', first axis = samples")
     p.add_argument("--select-tf-ops", action="store_true", default=None, help="allow TensorFlow ops that LiteRT lacks (the app needs the Flex runtime)")
     p.add_argument("--unsafe", action="store_true", default=None, help="load .keras files that hold Python code (Lambda layers); only for files you trust")
@@ -158,6 +160,8 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="load the models and show the signatures and wiring; convert nothing")
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
                    help="model path form: the shape of an input (use -1 for dynamic), e.g. to fix the batch: --input-shape x=1,12,4")
+    p.add_argument("--input-dtype", choices=list(IO_DTYPES), help="int8/uint8/int16 inputs for every signature (needs --optimize int8 or static-*)")
+    p.add_argument("--output-dtype", choices=list(IO_DTYPES), help="int8/uint8/int16 outputs for every signature (a spec's io_dtype picks per tensor)")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="write without running the result against the source")
     p.add_argument("--target-runtime", metavar="X.Y", help="the LiteRT/TensorFlow Lite release the app ships, e.g. 2.14: use converter "
                    "options that keep older op versions, refuse (exit 1, nothing written) a result it cannot load")
@@ -179,6 +183,8 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy", help="one input from a .npy file (repeatable)")
     p.add_argument("--inputs", metavar="FILE.npz", help="all inputs from an .npz keyed by input name (or '<signature>/<input>')")
     p.add_argument("--random", action="store_true", help="run on seeded random inputs (dynamic dims = 1)")
+    p.add_argument("--quantize", action="store_true", help="take float arrays for integer inputs and quantize them with the "
+                   "file's scale/zero point; dequantize integer outputs")
     p.add_argument("-o", "--output", help="write the outputs to this .npz, keyed by output name")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output file")
     _common(p)
@@ -302,6 +308,7 @@ def _cmd_convert(args: argparse.Namespace, ui: Ui) -> int:
             input_shapes=_parse_shapes(args.input_shape, allow_dynamic=True, where="convert") or None,
             input_map=_parse_map(args.input_map, "--input-map") or None, output_map=_parse_map(args.output_map, "--output-map") or None,
             code=args.code or None, verify_inputs=args.verify_inputs, dry_run=args.dry_run,
+            input_dtype=args.input_dtype, output_dtype=args.output_dtype,
             target_runtime=args.target_runtime, force=args.force, verify=args.verify, progress=progress,
         )
     if ui.json_mode:
@@ -426,7 +433,12 @@ def _cmd_run(args: argparse.Namespace, ui: Ui) -> int:
         check_writable(args.output, force=args.force)
     runner = Runner(args.model)
     signature = runner.resolve(args.signature)
-    outputs = runner.run(_run_inputs(args, signature, runner), signature=signature)
+    if args.quantize:
+        from .quant import run_float
+
+        outputs = run_float(runner, _run_inputs(args, signature, runner), signature)
+    else:
+        outputs = runner.run(_run_inputs(args, signature, runner), signature=signature)
     if args.output:
         import numpy as np
 

@@ -22,7 +22,10 @@ from typing import Any
 from ._io import check_writable, write_atomic
 from ._messages import framework_message
 from .errors import ConversionFailed, InvalidInput, LitesigError, Problem, VerificationFailed
+from .io_types import io_problems, set_io_dtypes, wanted_io_dtypes, with_flag_io_dtypes
 from .parity import Tolerance, VerifyReport
+from .quantizer import needs_calibration, uses_quantizer
+from .quantizer import quantize as quantize_tflite
 from .routing import Plan, plan_signatures
 from .runtime_compat import check_target
 from .sources import Loader, SourceModel
@@ -71,6 +74,8 @@ def convert(
     verify_inputs: str | os.PathLike[str] | None = None,
     dry_run: bool = False,
     target_runtime: str | None = None,
+    input_dtype: str | None = None,
+    output_dtype: str | None = None,
     force: bool = False,
     verify: bool = True,
     tolerance: Tolerance | None = None,
@@ -96,6 +101,8 @@ def convert(
         dry_run: load and plan only: return the wiring and names, convert and write nothing.
         target_runtime: the LiteRT/TF Lite release the app ships (e.g. "2.14", overrides the spec's): use converter
             options that keep older op versions, and refuse a result that runtime cannot load.
+        input_dtype / output_dtype: "int8", "uint8" or "int16" for every input / output of every signature
+            (a spec's io_dtype chooses per tensor); needs integer activations (optimize int8 or static-*).
         verify: run the result against the source before writing; fail if it differs.
         tolerance: override the default tolerance for the optimize mode.
         progress: called with a short description as each slow step starts.
@@ -149,9 +156,15 @@ def convert(
             plans = plan_signatures(spec, {key: loader.load(key, m.path, m.signature) for key, m in spec.models.items()})
         return ConvertResult(path=out_path, size_bytes=0, optimize=options.optimize, signatures=_names(plans), timings=timings,
                              notes=["dry run: nothing was converted or written"], wiring={p.name: p.wiring() for p in plans})
+    spec = with_flag_io_dtypes(spec, input_dtype, output_dtype)
+    io_errors = io_problems(spec, options.optimize)
+    if io_errors:
+        raise InvalidInput(spec.source, io_errors)
     traced = trace(spec, loader=loader, timings=timings, progress=say)
     plans, functions = traced.plans, traced.functions
-    calibration_data = load_calibration(options, [(p.name, p.inputs) for p in plans]) if options.optimize == "int8" else None
+    quantizing = uses_quantizer(options.optimize, options.recipe)
+    calibrate = options.optimize == "int8" or (quantizing and needs_calibration(options.optimize, options.recipe))
+    calibration_data = load_calibration(options, [(p.name, p.inputs) for p in plans]) if calibrate else None
 
     with tempfile.TemporaryDirectory(prefix="litesig-") as tmp:
         saved = Path(tmp) / "saved_model"
@@ -164,10 +177,15 @@ def convert(
         with _timed(timings, "convert"):
             n = len(next(iter(calibration_data.values()))) if calibration_data else 0
             say("Converting" + (f" and calibrating int8 on {n} samples per signature" if calibration_data else ""))
-            if calibration_data:
+            if calibration_data and not quantizing:
                 content = run_converter_isolated(saved, [p.name for p in plans], options, calibration_data)
-            else:
-                content = run_converter(tf, saved, [p.name for p in plans], options, calibration_data)
+            else:  # ai-edge-quantizer's modes start from the float conversion
+                content = run_converter(tf, saved, [p.name for p in plans], replace(options, optimize="none") if quantizing else options, None)
+        if quantizing:
+            with _timed(timings, "quantize"):
+                say(f"Quantizing with ai-edge-quantizer ({options.recipe or options.optimize})")
+                content = quantize_tflite(content, options.optimize, recipe=options.recipe, calibration=calibration_data)
+        content = set_io_dtypes(content, wanted_io_dtypes(spec), source=spec.source)
 
     target_notes = check_target(content, options.optimize, options.target_runtime, out_path)  # TargetRuntimeMissed: nothing written
     from .restructure import reorder  # the converter sorts names; the SignatureDefs list them as declared
@@ -182,7 +200,7 @@ def convert(
     if verify:
         with _timed(timings, "verify"):
             say("Verifying the result against the source, called as you would call it")
-            report = _verify(content, spec, tolerance or Tolerance.for_mode(options.optimize), out_path, calibration_data)
+            report = _verify(content, spec, tolerance or Tolerance.for_mode(_precision_mode(content) if options.recipe else options.optimize), out_path, calibration_data)
         if not report.cases and report.unverified:
             flex = _flex_ops(content)
             raise VerificationFailed(
@@ -216,6 +234,13 @@ def convert(
 
 def _names(plans: Sequence[Plan]) -> dict[str, dict[str, list[str]]]:
     return {p.name: {"inputs": [i.name for i in p.inputs], "outputs": [r.output for r in p.routes]} for p in plans}
+
+
+def _precision_mode(content: bytes) -> str:
+    from .flatbuffer import read_model
+    from .model_info import precision
+
+    return precision(read_model(content))
 
 
 def _notes(content: bytes, options: ConvertOptions) -> list[str]:

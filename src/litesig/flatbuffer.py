@@ -151,9 +151,11 @@ def _string_at(buf: _Buf, pos: int, what: str) -> str:
 
 @dataclass(frozen=True)
 class Quantization:
-    scale: tuple[float, ...]
+    scale: tuple[float, ...]  # empty for blockwise quantization (its scales live in another tensor)
     zero_point: tuple[int, ...]
     quantized_dimension: int = 0
+    details_type: int = 0  # QuantizationDetails union: 0 none, 1 custom, 2 blockwise
+    block_size: int = 0  # blockwise only
 
 
 @dataclass(frozen=True)
@@ -373,11 +375,15 @@ def _tensor(t: _Table, n_buffers: int) -> Tensor:
     quantization = None
     if q is not None:
         scale = tuple(float(s) for s in q.scalars(2, _F32, f"{q.what}.scale"))
-        if scale:
+        details_type = int(q.scalar(4, _U8))
+        block = q.table(5, f"{q.what}.details") if details_type == 2 else None  # BlockwiseQuantization
+        if scale or block is not None:
             quantization = Quantization(
                 scale=scale,
                 zero_point=tuple(int(z) for z in q.scalars(3, _I64, f"{q.what}.zero_point")),
                 quantized_dimension=int(q.scalar(6, _I32)),
+                details_type=details_type,
+                block_size=int(block.scalar(2, _I32)) if block is not None else 0,
             )
     has_signature = t.field(7) != 0
     return Tensor(

@@ -14,6 +14,7 @@ from typing import Any
 from . import flatbuffer as fb
 from ._schema import BUILTIN_OPS, TENSOR_TYPES
 from .runtime_compat import RuntimeRequirement, parse_target, requirement, runtime_warnings
+from .precision import Precision, read_precision
 
 CUSTOM = 32  # BuiltinOperator.CUSTOM
 
@@ -89,7 +90,8 @@ class ModelInfo:
     graph_bytes: int
     description: str | None
     metadata: list[str]
-    precision: str = "none"  # none (float32) | float16 | dynamic-int8 | int8, as litesig's --optimize names it
+    precision: str = "none"  # the tolerance mode: none | float16 | weight-only-int8/4 | dynamic-int8/4 | int8 | int16
+    precision_detail: Precision | None = None  # weights, activations and I/O types, as the file holds them
     model_name: str | None = None  # from TFLite Support metadata, where present
     model_description: str | None = None
     warnings: list[Warning] = field(default_factory=list)
@@ -130,6 +132,7 @@ def inspect(model: str | os.PathLike[str] | bytes, *, target_runtime: str | None
             (flex if code.custom_code.startswith("Flex") else custom).append(code.custom_code)
     weights = sum(b.nbytes for b in m.buffers)
     support = _support_metadata(model, m)
+    detail = read_precision(m)
     info = ModelInfo(
         path=path,
         size_bytes=m.size,
@@ -148,7 +151,8 @@ def inspect(model: str | os.PathLike[str] | bytes, *, target_runtime: str | None
         graph_bytes=max(0, m.size - weights),
         description=m.description,
         metadata=[md.name for md in m.metadata],
-        precision=precision(m),
+        precision=detail.mode,
+        precision_detail=detail,
         model_name=support.get("model_name"),
         model_description=support.get("model_description"),
         main_subgraph=_main_subgraph(m) if not signatures and m.subgraphs else None,
@@ -166,27 +170,8 @@ def _main_subgraph(m: fb.Model) -> SignatureInfo:
 
 
 def precision(m: fb.Model) -> str:
-    """What optimize mode the file looks converted with: int8 activations, int8 weights only, float16 weights, or none."""
-    def constant(t: fb.Tensor) -> bool:
-        return m.buffers[t.buffer].nbytes > 0
-
-    quantized_types = {3, 7, 9}  # UINT8, INT16, INT8
-    activations = weights = f16 = False
-    for sg in m.subgraphs:
-        produced = {i for op in sg.operators for i in op.outputs if i >= 0}
-        for i, t in enumerate(sg.tensors):
-            if t.type in quantized_types and t.quantization is not None:
-                if constant(t):
-                    weights = True
-                elif i in produced:
-                    activations = True
-            elif t.type == 1 and constant(t):  # FLOAT16
-                f16 = True
-    if activations:
-        return "int8"
-    if weights:
-        return "dynamic-int8"
-    return "float16" if f16 else "none"
+    """The tolerance mode the file's contents call for (see precision.read_precision for the full reading)."""
+    return read_precision(m).mode
 
 
 def dtype_name(type_code: int) -> str:
@@ -210,6 +195,8 @@ def _quant(q: fb.Quantization | None) -> QuantInfo | None:
         return None
     if len(q.scale) == 1:
         return QuantInfo(scale=q.scale[0], zero_point=q.zero_point[0] if q.zero_point else 0)
+    if not q.scale:  # blockwise: the scales are another tensor
+        return QuantInfo(scale=None, zero_point=None, per_axis=True, axis=q.quantized_dimension, channels=0)
     return QuantInfo(scale=None, zero_point=None, per_axis=True, axis=q.quantized_dimension, channels=len(q.scale),
                      scale_min=min(q.scale), scale_max=max(q.scale))
 

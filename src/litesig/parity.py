@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from . import quant
 from .runtime import Runner, TensorDetail
 
 # Reference: (signature, inputs) -> outputs keyed by the same names as the .tflite signature.
@@ -35,13 +36,23 @@ class Tolerance:
 
     @classmethod
     def for_mode(cls, optimize: str) -> Tolerance:
-        """Defaults by what the file is (see docs/verification.md for why these numbers)."""
+        """Defaults by what the file is (see docs/verification.md for why these numbers).
+
+        `optimize` is a precision mode as precision.read_precision reads it from a file, or an
+        --optimize name (the ai-edge-quantizer names map to the precision they produce).
+        """
+        from .precision import mode_of_optimize
+
         return {
             "none": cls(atol=1e-5, rtol=1e-5, min_cosine=0.99999, name="float32"),
             "float16": cls(atol=2e-2, rtol=2e-2, min_cosine=0.999, name="float16"),
+            "weight-only-int8": cls(atol=math.inf, rtol=0.0, min_cosine=0.99, name="weight-only-int8"),
             "dynamic-int8": cls(atol=math.inf, rtol=0.0, min_cosine=0.99, name="dynamic-int8"),
+            "weight-only-int4": cls(atol=math.inf, rtol=0.0, min_cosine=0.9, name="weight-only-int4"),
+            "dynamic-int4": cls(atol=math.inf, rtol=0.0, min_cosine=0.9, name="dynamic-int4"),
+            "int16": cls(atol=math.inf, rtol=0.0, min_cosine=0.95, name="int16"),  # static: clamps outside the calibrated range, like int8
             "int8": cls(atol=math.inf, rtol=0.0, min_cosine=0.95, name="int8"),
-        }[optimize]
+        }[mode_of_optimize(optimize)]
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,8 @@ class VerifyReport:
     cases: tuple[CaseReport, ...] = field(default_factory=tuple)
     unverified: tuple[tuple[str, str], ...] = ()  # (signature, why it could not be run here)
     inputs: str = "random"  # where the inputs came from: "random (ranges ...)", "yours: file.npz", "calibration data"
+    precision: str = ""  # what the file holds (and the other .tflite, if any): where the tolerance comes from
+    quantization: tuple[str, ...] = ()  # inputs quantized / outputs dequantized with a file's own parameters
 
     @property
     def passed(self) -> bool:
@@ -249,6 +262,7 @@ def run_parity(
     skipped = dict(unverified or {})
     cases: list[CaseReport] = []
     feeds_by_sig: dict[str, list[dict[str, np.ndarray]]] = {}
+    notes: list[str] = []
     if shapes:
         from ._shapes import check_shapes
 
@@ -256,16 +270,18 @@ def run_parity(
     for sig in signatures:
         if sig in skipped:
             continue
-        details = runner.input_details(sig)
+        details, qin, sig_ranges = float_view(runner, sig, (ranges or {}).get(sig))
+        notes += quantization_notes(sig, qin, quant.io_params(runner.output_details(sig)), model_name)
         if shapes:
             from ._shapes import with_shapes
 
             details = with_shapes(details, sig, shapes)
-        if inputs is not None and sig in inputs:
-            feeds_by_sig[sig] = [dict(f) for f in inputs[sig]]
+        if inputs is not None and sig in inputs:  # integers given for a quantized input: the reference sees their real values
+            feeds_by_sig[sig] = [{n: quant.dequantize(a, qin[n]) if n in qin and np.asarray(a).dtype.kind in "iu" else a
+                                  for n, a in f.items()} for f in inputs[sig]]
         else:
             feeds_by_sig[sig] = [  # other dynamic dims alternate between 4 and 7, so two sizes are tried even with one sample
-                sample_inputs(details, batch=b, dynamic=(4, 7)[(i + k) % 2], rng=rng, ranges=(ranges or {}).get(sig))
+                sample_inputs(details, batch=b, dynamic=(4, 7)[(i + k) % 2], rng=rng, ranges=sig_ranges)
                 for i, b in enumerate(batch_sizes)
                 for k in range(samples)
             ]
@@ -288,7 +304,30 @@ def run_parity(
             cases.append(_case(runner, reference, sig, feeds_by_sig[sig][0], tolerance, (ranges or {}).get(sig),
                                label=f"after {steps} steps of {', '.join(steppers)}"))
     return VerifyReport(model=model_name, against=against, tolerance=tolerance, cases=tuple(cases),
-                        unverified=tuple(sorted(skipped.items())), inputs=inputs_note)
+                        unverified=tuple(sorted(skipped.items())), inputs=inputs_note, quantization=tuple(notes))
+
+
+def float_view(runner: Runner, sig: str, ranges: Mapping[str, tuple[float, float]] | None
+               ) -> tuple[dict[str, TensorDetail], dict[str, quant.QuantParams], dict[str, tuple[float, float]]]:
+    """A signature's inputs as the float source sees them: quantized integer inputs become float32, drawn
+    within what their integer type represents (intersected with any known range, else with [-1, 1])."""
+    details = runner.input_details(sig)
+    qin = quant.io_params(details)
+    out_ranges = dict(ranges or {})
+    for name, p in qin.items():
+        lo, hi = p.real_range
+        want_lo, want_hi = out_ranges.get(name, (-1.0, 1.0))
+        a, b = max(lo, want_lo), min(hi, want_hi)
+        out_ranges[name] = (a, b) if a < b else (lo, hi)
+    return ({n: replace(d, dtype=np.dtype(np.float32)) if n in qin else d for n, d in details.items()}, qin, out_ranges)
+
+
+def quantization_notes(sig: str, ins: Mapping[str, quant.QuantParams], outs: Mapping[str, quant.QuantParams], where: str) -> list[str]:
+    """What verify did to a file's integer I/O, one line per tensor."""
+    return ([f"{where} {sig}/{n}: float inputs quantized to {p.dtype} with the file's scale {p.scale:.6g} and zero point {p.zero_point}"
+             for n, p in ins.items()]
+            + [f"{where} {sig}/{n}: {p.dtype} output dequantized with the file's scale {p.scale:.6g} and zero point {p.zero_point} before comparing"
+               for n, p in outs.items()])
 
 
 def _case(runner: Runner, reference: Reference, sig: str, feed: Mapping[str, np.ndarray], tolerance: Tolerance,
@@ -297,7 +336,7 @@ def _case(runner: Runner, reference: Reference, sig: str, feed: Mapping[str, np.
     if label:
         shapes = {**shapes, "(when)": label}  # type: ignore[dict-item]
     try:
-        got = runner.run(feed, signature=sig)
+        got = quant.run_float(runner, feed, sig)
     except Exception as e:  # report, don't crash: a failing signature is a finding
         return CaseReport(sig, shapes, (), f".tflite failed: {e}{_range_hint(feed, ranges)}{_sizes_hint(runner, sig)}")
     try:
@@ -381,7 +420,7 @@ def verify(
         A VerifyReport; `.passed` is False when any output of any case fails.
     """
     from ._io import describe
-    from .model_info import precision
+    from .precision import looser, read_precision
 
     say = progress or (lambda _step: None)
     if code and not unsafe:
@@ -394,25 +433,30 @@ def verify(
         from .errors import LitesigError
 
         raise LitesigError(f"{describe(model)}: the model has no signatures to verify")
-    mode = precision(runner.model) if runner.model is not None else "none"
+    detail = read_precision(runner.model) if runner.model is not None else None
+    mode = detail.mode if detail is not None else "none"
     say(f"Preparing the reference ({_describe_against(against)})")
     if isinstance(names, (str, os.PathLike)):
         from .renaming import load_rename_map
 
         names = load_rename_map(names)
     reference, other_mode = _reference(against, signatures, runner, unsafe=unsafe, code=[Path(c) for c in code], names=names)
-    if other_mode is not None and _MODES.index(other_mode) > _MODES.index(mode):
-        mode = other_mode
+    described = f"{describe(model)}: {detail.label if detail else mode}"
+    notes: list[str] = []
+    if other_mode is not None:
+        mode = looser(mode, other_mode)
+        described += f"; {_describe_against(against)}: {_other_label(against, notes)}"
     base = Tolerance.for_mode(mode)
     tol = Tolerance(atol=base.atol if atol is None else atol, rtol=base.rtol if rtol is None else rtol,
                     min_cosine=base.min_cosine if min_cosine is None else min_cosine,
                     name=base.name if (atol, rtol, min_cosine) == (None, None, None) else f"{base.name}, overridden")
     feeds = _user_inputs(inputs, signatures, runner) if inputs is not None else None
     say("Running both sides")
-    return _run_against(runner, reference, signatures, tol, model_name=describe(model), against=_describe_against(against),
-                        batch_sizes=batch_sizes, samples=samples, seed=seed, inputs=feeds, shapes=shapes,
-                        inputs_note=f"yours: {os.fspath(inputs)}" if isinstance(inputs, (str, os.PathLike)) else
-                        "yours" if inputs is not None else "")
+    report = _run_against(runner, reference, signatures, tol, model_name=describe(model), against=_describe_against(against),
+                          batch_sizes=batch_sizes, samples=samples, seed=seed, inputs=feeds, shapes=shapes,
+                          inputs_note=f"yours: {os.fspath(inputs)}" if isinstance(inputs, (str, os.PathLike)) else
+                          "yours" if inputs is not None else "")
+    return replace(report, precision=described, quantization=report.quantization + tuple(notes))
 
 
 def verify_spec(content: bytes, spec: Any, *, tolerance: Tolerance, model_name: str,
@@ -446,7 +490,7 @@ def verify_spec(content: bytes, spec: Any, *, tolerance: Tolerance, model_name: 
                 elif values.size and values.dtype.kind in "iu":  # integer ranges exclude their high end
                     cal.setdefault(name, (float(values.min()), float(values.max()) + 1))
             if samples_:
-                details = runner.input_details(sig)
+                details, _, cal = float_view(runner, sig, cal)  # integer I/O: the source still takes floats
                 rng = np.random.default_rng(0)
                 feeds[sig] = [dict(samples_[0])] + [sample_inputs(details, batch=b, dynamic=4, rng=rng, ranges=cal) for b in (1, 3)]
         note = "the calibration data's first sample, and random inputs within its range"
@@ -497,7 +541,23 @@ def _flex_by_signature(runner: Runner) -> dict[str, list[str]]:
     return out
 
 
-_MODES = ("none", "float16", "dynamic-int8", "int8")
+def _other_label(against: Any, notes: list[str]) -> str:
+    """The other .tflite's precision label; notes on its integer I/O (verify quantizes and dequantizes it too)."""
+    from .model_info import inspect
+
+    info = inspect(against)
+    for sig, s in info.signatures.items():
+        ins = {n: p for n, t in s.inputs.items() if (p := _qparams(t)) is not None}
+        outs = {n: p for n, t in s.outputs.items() if (p := _qparams(t)) is not None}
+        notes += quantization_notes(sig, ins, outs, _describe_against(against))
+    return info.precision_detail.label if info.precision_detail else info.precision
+
+
+def _qparams(t: Any) -> quant.QuantParams | None:
+    q = t.quantization
+    if q is None or q.per_axis or q.scale is None:
+        return None
+    return quant.params(t.dtype, (q.scale, q.zero_point or 0))
 
 
 def _describe_against(against: Any) -> str:

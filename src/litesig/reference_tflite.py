@@ -17,6 +17,7 @@ import numpy as np
 
 from . import flatbuffer as fb
 from .errors import InvalidInput, LitesigError, Problem
+from .quant import run_float
 from .runtime import Runner
 
 Reference = Callable[[str, Mapping[str, np.ndarray]], dict[str, np.ndarray]]
@@ -35,7 +36,13 @@ class Match:
 
 def _io(m: fb.Model, sg_index: int, maps: Sequence[tuple[str, int]]) -> list[tuple[str, str, tuple[int, ...]]]:
     sg = m.subgraphs[sg_index]
-    return [(name, str(sg.tensors[t].type), sg.tensors[t].dims) for name, t in maps]
+    return [(name, _real_type(sg.tensors[t]), sg.tensors[t].dims) for name, t in maps]
+
+
+def _real_type(t: fb.Tensor) -> str:
+    """A quantized int8/uint8/int16 tensor holds real values (verify quantizes/dequantizes it): it pairs with float32."""
+    quantized = t.type in (3, 7, 9) and t.quantization is not None and len(t.quantization.scale) == 1
+    return "0" if quantized else str(t.type)
 
 
 def _sig_io(m: fb.Model, s: fb.SignatureDef) -> tuple[list[Any], list[Any]]:
@@ -150,7 +157,7 @@ def tflite_reference(path: str | os.PathLike[str], signatures: Sequence[str], ru
             arrays = [feed[n] for n, _ in sorted(m.inputs.items(), key=lambda kv: int(kv[1][1:]))]
             outs = run_main_subgraph(content, arrays)
             return {m.outputs[f"#{i}"]: v for i, v in enumerate(outs)}
-        got = other.run({m.inputs[n]: a for n, a in feed.items()}, signature=m.reference)
+        got = run_float(other, {m.inputs[n]: a for n, a in feed.items()}, m.reference)  # integer I/O: its own scale/zero point
         return {m.outputs.get(n, n): v for n, v in got.items()}
 
     return reference, other.model, list(matches.values())

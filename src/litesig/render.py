@@ -17,6 +17,8 @@ def _mb(n: int) -> str:
 def _quant(q: QuantInfo | None) -> str:
     if q is None:
         return ""
+    if q.per_axis and not q.channels:
+        return f"blockwise along axis {q.axis}"
     if q.per_axis:
         return f"per-axis {q.axis} ({q.channels} ch) scale {q.scale_min:.3g}..{q.scale_max:.3g}"
     return f"scale {q.scale:.4g} zp {q.zero_point}"
@@ -42,6 +44,11 @@ def signatures_table(info: ModelInfo) -> list[Table]:
 def model_info(console: Any, info: ModelInfo) -> None:
     console.print(f"[bold]{escape(info.path)}[/]: {_mb(info.size_bytes)} (weights {_mb(info.weights_bytes)}, graph {_mb(info.graph_bytes)}), "
                   f"schema v{info.version}, {len(info.subgraphs)} subgraph(s), {info.tensors} tensors")
+    if info.precision_detail is not None:
+        p = info.precision_detail
+        weights = ", ".join(f"{escape(k)} {_mb(v)}" for k, v in p.weights.items()) or "none"
+        console.print(f"precision [bold]{p.mode}[/]: weights {weights}{f' ({p.weight_use})' if p.weight_use else ''}; "
+                      f"activations {'/'.join(p.activations)}")
     if info.model_name or info.model_description:
         console.print(f"metadata: {escape(info.model_name or '')} {escape(info.model_description or '')}")
     for table in signatures_table(info):
@@ -126,6 +133,10 @@ def verification(console: Any, report: Any) -> None:
     console.print(table)
     if report.inputs:
         console.print(f"inputs: {escape(report.inputs)}")
+    if getattr(report, "precision", ""):
+        console.print(f"precision: {escape(report.precision)}")
+    for note in getattr(report, "quantization", ()):
+        console.print(f"[cyan]quantization:[/] {escape(note)}")
     for case in report.cases:
         if case.error:
             console.print(f"[red]{escape(case.signature)} {escape(str(case.input_shapes))}: {escape(case.error)}[/]")

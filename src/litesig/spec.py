@@ -33,7 +33,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-OPTIMIZE_MODES = ("none", "float16", "dynamic-int8", "int8")
+CONVERTER_MODES = ("none", "float16", "dynamic-int8", "int8")  # the TFLite converter's own
+QUANTIZER_MODES = ("weight-only-int8", "weight-only-int4", "dynamic-int4", "blockwise-int4", "static-int8", "static-int16")  # ai-edge-quantizer
+OPTIMIZE_MODES = CONVERTER_MODES + QUANTIZER_MODES
+IO_DTYPES = ("int8", "uint8", "int16", "float32")  # what a signature input/output may be quantized to (float32: keep float)
 DTYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "int32", "int64", "bool")
 
 _REF = re.compile(r"^(?P<model>[^.\[\]]+)(?:\.(?P<name>[^\[\]]+)|\[(?P<index>\d+)\])?$")
@@ -56,6 +59,7 @@ class InputSpec:
     dtype: str | None = None
     shape: tuple[int, ...] | None = None  # -1 = dynamic
     range: tuple[float, float] | None = None  # [low, high) of realistic values, for verification
+    io_dtype: str | None = None  # int8 / uint8 / int16: the type the app feeds (the file quantizes); None: the signature's
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class OutputRef:
     output: str | int | None = None  # None: the model's only output
     inputs: tuple[str, ...] | None = None  # positional, in the model's documented order; None: route by the rules in the README
     input_map: tuple[tuple[str, str], ...] | None = None  # by name: (model input, signature input) pairs
+    io_dtype: str | None = None  # int8 / uint8 / int16: the type the app reads; None: the signature's
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class SignatureSpec:
     name: str
     inputs: tuple[InputSpec, ...]
     outputs: tuple[OutputRef, ...]
+    io_dtype: str | None = None  # default for every input and output (float32 = keep float)
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class ConvertOptions:
 
     optimize: str = "none"
     calibration: Path | None = None
+    recipe: Path | None = None  # an ai-edge-quantizer recipe .json applied to the float conversion
     select_tf_ops: bool = False
     unsafe: bool = False  # lift Keras' safe mode when loading .keras files
     code: tuple[Path, ...] = ()  # Python files defining custom layers/models, imported before loading (needs unsafe)
@@ -106,8 +113,12 @@ class ConvertOptions:
                 out.append(Problem(f"{where}.target_runtime", problem))
         if self.optimize not in OPTIMIZE_MODES:
             out.append(Problem(f"{where}.optimize", f"unknown mode {self.optimize!r}; expected one of {', '.join(OPTIMIZE_MODES)}"))
-        if self.optimize == "int8" and self.calibration is None:
-            out.append(Problem(f"{where}.calibration", "optimize = \"int8\" needs calibration data (an .npz of sample inputs)"))
+        if self.optimize in ("int8", "static-int8", "static-int16") and self.calibration is None:
+            out.append(Problem(f"{where}.calibration", f"optimize = \"{self.optimize}\" needs calibration data (an .npz of sample inputs)"))
+        if self.recipe is not None and not Path(self.recipe).is_file():
+            out.append(Problem(f"{where}.recipe", f"no such file: {self.recipe}"))
+        if self.recipe is not None and self.optimize != "none":
+            out.append(Problem(f"{where}.recipe", f"a recipe decides the quantization itself; leave optimize out (it is {self.optimize!r})"))
         if self.calibration is not None and not Path(self.calibration).is_file():
             out.append(Problem(f"{where}.calibration", f"no such file: {self.calibration}"))
         return out
@@ -209,11 +220,12 @@ def _parse_signatures(raw: Any, models: Mapping[str, ModelSource], problems: lis
         if not isinstance(body, Mapping):
             problems.append(Problem(where, "expected a table with `inputs` and `outputs`"))
             continue
-        _unknown_keys(body, {"inputs", "outputs"}, where, problems)
+        _unknown_keys(body, {"inputs", "outputs", "io_dtype"}, where, problems)
+        io_dtype = _io_dtype(body, where, problems)
         inputs = _parse_inputs(body.get("inputs"), f"{where}.inputs", problems)
         input_names = {i.name for i in inputs}
         outputs = _parse_outputs(body.get("outputs"), f"{where}.outputs", models, input_names, problems)
-        signatures.append(SignatureSpec(name=sig_name, inputs=tuple(inputs), outputs=tuple(outputs)))
+        signatures.append(SignatureSpec(name=sig_name, inputs=tuple(inputs), outputs=tuple(outputs), io_dtype=io_dtype))
     return tuple(signatures)
 
 
@@ -230,7 +242,7 @@ def _parse_inputs(raw: Any, where: str, problems: list[Problem]) -> list[InputSp
         if not isinstance(entry, Mapping):
             problems.append(Problem(at, "expected a table: { dtype = \"float32\", shape = [-1, 128, 3] } (both optional)"))
             continue
-        _unknown_keys(entry, {"dtype", "shape", "range"}, at, problems)
+        _unknown_keys(entry, {"dtype", "shape", "range", "io_dtype"}, at, problems)
         dtype = entry.get("dtype")
         if dtype is not None and dtype not in DTYPES:
             problems.append(Problem(f"{at}.dtype", f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}"))
@@ -252,7 +264,8 @@ def _parse_inputs(raw: Any, where: str, problems: list[Problem]) -> list[InputSp
                 value_range = None
             else:
                 value_range = (value_range[0], value_range[1])
-        inputs.append(InputSpec(name=name, dtype=dtype if dtype in DTYPES else None, shape=shape, range=value_range))
+        inputs.append(InputSpec(name=name, dtype=dtype if dtype in DTYPES else None, shape=shape, range=value_range,
+                                io_dtype=_io_dtype(entry, at, problems)))
     return inputs
 
 
@@ -280,6 +293,7 @@ def _parse_outputs(
             problems.append(Problem(at, why))
         inputs: tuple[str, ...] | None = None
         input_map: tuple[tuple[str, str], ...] | None = None
+        io_dtype: str | None = None
         model: Any
         output: Any
         if isinstance(entry, str):
@@ -289,7 +303,8 @@ def _parse_outputs(
                 continue
             model, output = ref
         elif isinstance(entry, Mapping):
-            _unknown_keys(entry, {"model", "inputs", "output"}, at, problems)
+            _unknown_keys(entry, {"model", "inputs", "output", "io_dtype"}, at, problems)
+            io_dtype = _io_dtype(entry, at, problems)
             model = entry.get("model")
             output = entry.get("output")
             if not isinstance(model, str):
@@ -318,15 +333,27 @@ def _parse_outputs(
             continue
         if models and model not in models:
             problems.append(Problem(at, f"unknown model {model!r}; the spec's models are: {', '.join(models)}"))
-        outputs.append(OutputRef(name=name, model=model, output=output, inputs=inputs, input_map=input_map))
+        outputs.append(OutputRef(name=name, model=model, output=output, inputs=inputs, input_map=input_map, io_dtype=io_dtype))
     return outputs
+
+
+def _io_dtype(table: Mapping[str, Any], where: str, problems: list[Problem]) -> str | None:
+    value = table.get("io_dtype")
+    if value is None or value in IO_DTYPES:
+        return value
+    problems.append(Problem(f"{where}.io_dtype", f"unknown I/O type {value!r}; expected one of {', '.join(IO_DTYPES)}"))
+    return None
 
 
 def _parse_options(raw: Any, base: Path, problems: list[Problem], verify: Any = None) -> ConvertOptions:
     if not isinstance(raw, Mapping):
         problems.append(Problem("convert", "expected a table"))
         return ConvertOptions()
-    _unknown_keys(raw, {"optimize", "calibration", "select_tf_ops", "unsafe", "code", "target_runtime"}, "convert", problems)
+    _unknown_keys(raw, {"optimize", "calibration", "select_tf_ops", "unsafe", "code", "target_runtime", "recipe"}, "convert", problems)
+    recipe = raw.get("recipe")
+    if recipe is not None and not isinstance(recipe, str):
+        problems.append(Problem("convert.recipe", "expected the path of an ai-edge-quantizer recipe .json"))
+        recipe = None
     code = raw.get("code", [])
     if isinstance(code, str):
         code = [code]
@@ -360,6 +387,7 @@ def _parse_options(raw: Any, base: Path, problems: list[Problem], verify: Any = 
     options = ConvertOptions(
         optimize=optimize if isinstance(optimize, str) else repr(optimize),
         calibration=(base / calibration) if calibration else None,
+        recipe=(base / recipe) if recipe else None,
         select_tf_ops=select is True,
         unsafe=unsafe is True,
         code=tuple(base / c for c in code),
