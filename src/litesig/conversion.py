@@ -276,7 +276,8 @@ def trace(spec: Spec, *, loader: Loader | None = None, timings: dict[str, float]
 
     tf = import_tf()
     with _timed(timings, "load_models"):
-        say("Loading models")
+        if not all(loader.loaded(key, m.path, m.signature) for key, m in spec.models.items()):
+            say("Loading models")
         sources = {key: loader.load(key, m.path, m.signature) for key, m in spec.models.items()}
         plans = plan_signatures(spec, sources)
     with _timed(timings, "trace"):

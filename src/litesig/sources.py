@@ -134,17 +134,27 @@ class Loader:
         self.unsafe = unsafe
         self.code = tuple(Path(c) for c in code)
         self._saved_models: dict[Path, Any] = {}
+        self._models: dict[tuple[str, Path, str | None], SourceModel] = {}
         self._code_loaded = False
 
+    def loaded(self, key: str, path: Path, signature: str | None = None) -> bool:
+        """Whether `load` with these arguments would return a model already loaded."""
+        return (key, Path(path), signature) in self._models
+
     def load(self, key: str, path: Path, signature: str | None = None) -> SourceModel:
+        """Load (once per key, path and signature) and probe a source model."""
         path = Path(path)
-        if path.is_dir():
-            return self._load_saved_model(key, path, signature)
-        if signature is not None:
-            raise LitesigError(f"models.{key}.signature: only a SavedModel directory has signatures; {path} is a file")
-        if path.suffix.lower() in (".keras", ".h5", ".hdf5"):
-            return self._load_keras(key, path)
-        raise LitesigError(f"{path}: expected a .keras or .h5 file or a SavedModel directory")
+        cache_key = (key, path, signature)
+        if cache_key not in self._models:
+            if path.is_dir():
+                self._models[cache_key] = self._load_saved_model(key, path, signature)
+            elif signature is not None:
+                raise LitesigError(f"models.{key}.signature: only a SavedModel directory has signatures; {path} is a file")
+            elif path.suffix.lower() in (".keras", ".h5", ".hdf5"):
+                self._models[cache_key] = self._load_keras(key, path)
+            else:
+                raise LitesigError(f"{path}: expected a .keras or .h5 file or a SavedModel directory")
+        return self._models[cache_key]
 
     def _import_code(self) -> None:
         """Import the user's --code files (custom layers and models register themselves with Keras)."""
