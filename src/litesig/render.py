@@ -92,9 +92,9 @@ def runtime_requirement(console: Any, req: Any) -> None:
             release = f"[red]{release}[/]"
         table.add_row(escape(o.op) + (f" [yellow]({o.kind})[/]" if o.kind != "builtin" else ""), str(o.version), str(o.count), release)
     console.print(table)
-    line = f"minimum runtime: [bold]{req.min_runtime or 'unknown'}[/] (from op versions)"
+    line = f"minimum runtime: [bold]{req.min_runtime or 'unknown'}[/] (from op versions" + (" and tensor types)" if req.understated else ")")
     if req.metadata_min_runtime:
-        agree = "[red]disagrees[/]" if req.metadata_disagrees else "agrees"
+        agree = "[red]disagrees[/]" if req.metadata_disagrees or (req.understated and req.min_runtime != req.metadata_min_runtime) else "agrees"
         line += f"; converter's min_runtime_version: {escape(req.metadata_min_runtime)} ({agree})"
     if req.target:
         line += f"; target {escape(req.target)}: " + ("[green]loads[/]" if not req.target_blockers else f"[red]refused[/] ({len(req.target_blockers)} op version(s))")

@@ -22,6 +22,7 @@ from typing import Any
 
 from . import flatbuffer as fb
 from ._schema import BUILTIN_OPS
+from .kernel_needs import RULES_SOURCE, KernelNeed, kernel_needs
 from .errors import ConversionFailed, InvalidInput, Problem
 
 CUSTOM = 32  # BuiltinOperator.CUSTOM
@@ -101,8 +102,12 @@ class Blocker:
     first_release: str | None
     cause: str
     fix: str
+    declared: int | None = None  # set when the need comes from the tensors, not from the declared version
 
     def __str__(self) -> str:
+        if self.declared is not None:
+            needs = f"v{self.version}, first in {self.first_release}" if self.first_release else "a kernel no op version marks"
+            return f"{self.op} declared v{self.declared}, its tensors need {needs}: {self.cause}. Fix: {self.fix}"
         needs = f"needs {self.first_release}" if self.first_release else "is not in litesig's op-version table"
         return f"{self.op} v{self.version} ({needs}): {self.cause}. Fix: {self.fix}"
 
@@ -112,7 +117,7 @@ class RuntimeRequirement:
     """What runtime a file needs: every op version, the computed minimum, the converter's metadata."""
 
     ops: list[OpVersion]  # sorted by op, then version
-    min_runtime: str | None  # the newest first_release over builtin ops; None if no builtin op is in the table
+    min_runtime: str | None  # the newest first_release over builtin ops and what their tensors need; None if it cannot be computed
     metadata_min_runtime: str | None  # the converter's `min_runtime_version` metadata, where present
     needs_registration: list[str]  # custom and Flex ops: the app must register them, whatever the version
     unknown: list[str] = field(default_factory=list)  # builtin "OP vN" not in the table (newer than it, or bogus)
@@ -120,6 +125,8 @@ class RuntimeRequirement:
     baseline: str = BASELINE
     target: str | None = None  # the runtime asked for (--target-runtime), if any
     target_blockers: list[Blocker] = field(default_factory=list)  # what that target lacks
+    # operators whose tensors (int4, blockwise, int16/int8 activations) need more than their declared version says
+    understated: list[KernelNeed] = field(default_factory=list)
 
     @property
     def metadata_disagrees(self) -> bool:
@@ -138,6 +145,10 @@ class RuntimeRequirement:
             if o.first_release is None or release_key(o.first_release) > key:
                 cause, fix = explain(o.op, o.version, o.first_release, target, model)
                 out.append(Blocker(o.op, o.version, o.first_release, cause, fix))
+        for n in self.understated:
+            release = first_release(n.op, n.implied) if n.implied is not None else None
+            if release is None or release_key(release) > key:
+                out.append(Blocker(n.op, n.implied if n.implied is not None else n.declared, release, *_explain_need(n), declared=n.declared))
         return out
 
     def loads_on(self, target: str) -> bool:
@@ -165,15 +176,19 @@ def requirement(model: fb.Model, data: bytes | bytearray | memoryview | str | os
         merged[(name, code.version, kind)] = merged.get((name, code.version, kind), 0) + n
     ops = [OpVersion(name, version, kind, n, first_release(name, version) if kind == "builtin" else None)
            for (name, version, kind), n in sorted(merged.items())]
+    needs = kernel_needs(model)
     known = [o.first_release for o in ops if o.first_release]
+    known += [r for n in needs if n.implied is not None and (r := first_release(n.op, n.implied))]
     req = RuntimeRequirement(
         ops=ops,
-        min_runtime=max(known, key=release_key) if known else None,
+        # a kernel no op version marks (int4 or blockwise weights in a float kernel): no release can be computed
+        min_runtime=max(known, key=release_key) if known and all(n.implied is not None for n in needs) else None,
         metadata_min_runtime=metadata_string(model, data, "min_runtime_version") if data is not None else None,
         needs_registration=sorted({f"{o.op} ({o.kind})" for o in ops if o.kind != "builtin"}),
         unknown=[f"{o.op} v{o.version}" for o in ops if o.kind == "builtin" and o.first_release is None],
         registry=f"{registry_source()}, newest release listed {registry()['newest_release']}",
         target=target,
+        understated=needs,
     )
     if target is not None:
         req.target_blockers.extend(req.blockers(target, model))
@@ -249,6 +264,19 @@ def explain(op: str, version: int, release: str | None, target: str, model: fb.M
             f"ship a runtime >= {release}, or change the model or --optimize mode so the op keeps an older version")
 
 
+def _explain_need(n: KernelNeed) -> tuple[str, str]:
+    """(cause, fix) for an operator whose tensors need more than its declared version."""
+    if n.implied is None:
+        return (f"{n.feature}: the file declares v{n.declared}, but LiteRT's versioning rules ({RULES_SOURCE}) have no "
+                "version for this kernel, so no release can be shown to compute it (tflite-runtime 2.14 loads such files "
+                "and computes wrong numbers)",
+                "quantize weights to int8 (--optimize dynamic-int8 or weight-only-int8), or check the app's runtime with "
+                "litesig verify on it")
+    return (f"{n.feature}: the file declares v{n.declared} (ai-edge-quantizer writes every op as v1), but these tensors need "
+            f"the kernel of v{n.implied} (per {RULES_SOURCE})",
+            "quantize weights to int8 instead of int4, or ship a runtime that has that version")
+
+
 def dense_per_tensor_helps(req: RuntimeRequirement, target: str) -> bool:
     """Whether the dynamic-range per-channel Dense case (FULLY_CONNECTED v12) is what keeps the file off `target`."""
     return any(b.op == "FULLY_CONNECTED" and b.version == 12 for b in req.blockers(target))
@@ -259,16 +287,33 @@ def runtime_warnings(req: RuntimeRequirement) -> list[tuple[str, str, str]]:
     out = []
     if req.target is not None:
         for b in req.target_blockers:
+            if b.declared is not None:
+                out.append(("target_runtime", f"{b.op} is declared v{b.declared} but its tensors need more than a {req.target} runtime "
+                            f"is shown to have: it may load the file and fail at prepare or compute wrong numbers; cause: {b.cause}", b.fix))
+                continue
             needs = f"first supported in {b.first_release}" if b.first_release else "not in litesig's op-version table"
             out.append(("target_runtime", f"{b.op} v{b.version} is {needs}: a {req.target} runtime refuses the file "
                         f"(\"Didn't find op for builtin opcode '{b.op}' version '{b.version}'\"); cause: {b.cause}", b.fix))
     elif req.min_runtime and release_key(req.min_runtime) > release_key(BASELINE):
         newest = [o for o in req.ops if o.first_release and release_key(o.first_release) > release_key(BASELINE)]
-        listed = ", ".join(f"{o.op} v{o.version} ({o.first_release})" for o in newest)
-        fixes = sorted({explain(o.op, o.version, o.first_release, BASELINE)[1] for o in newest})
+        listed = ", ".join([f"{o.op} v{o.version} ({o.first_release})" for o in newest]
+                           + [f"{n.op} v{n.implied} by its tensors ({r})" for n in req.understated if n.implied is not None
+                              and (r := first_release(n.op, n.implied)) and release_key(r) > release_key(BASELINE)])
+        fixes = sorted({explain(o.op, o.version, o.first_release, BASELINE)[1] for o in newest}
+                       | {_explain_need(n)[1] for n in req.understated})
         out.append(("newer_runtime", f"needs LiteRT/TensorFlow Lite >= {req.min_runtime} for {listed}; runtimes apps commonly ship "
                     f"(tflite-runtime {BASELINE}, older Android/iOS builds) refuse it",
                     "; ".join(fixes) + "; inspect --target-runtime <release> checks the release the app ships"))
+    if req.understated:
+        listed = "; ".join(f"{n.op} declared v{n.declared}, its tensors need "
+                           + (f"v{n.implied} ({first_release(n.op, n.implied) or 'not in the table'})" if n.implied is not None
+                              else "a kernel no op version marks")
+                           + f" ({n.feature})" for n in req.understated)
+        out.append(("understated_op_versions", f"declared op versions understate what the tensors need: {listed}; a runtime "
+                    "picks kernels by declared version only, so one that lacks the needed kernel may load the file and "
+                    "fail at prepare or compute wrong numbers",
+                    "trust litesig's minimum runtime over the declared versions and the metadata (it counts these tensors), "
+                    "and prove the file on the app's runtime (tests: litesig.legacy_runtime)"))
     if req.metadata_disagrees:
         out.append(("min_runtime_metadata", f"the file's min_runtime_version metadata says {req.metadata_min_runtime}, its op versions "
                     f"need {req.min_runtime} (per {req.registry})",
