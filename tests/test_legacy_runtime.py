@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ai_edge_litert.interpreter import Interpreter
 
 import litesig
 from litesig.legacy_runtime import RuntimeUnavailable, ensure_runtime, run_legacy
 from litesig.model_info import inspect
 from litesig.parity import sample_inputs
+from litesig.quant import QuantParams, dequantize, quantize
 from litesig.runtime import Runner
+
+from .conftest import seed_spec_text
 
 TARGET = "2.14"
 # Loads on 2.14 but computes garbage on every runtime (uninitialised READ_VARIABLE): prediction only.
@@ -87,7 +91,67 @@ def zoo(models_dir, converted, textbook_nan_model, keras, tf, tmp_path_factory):
     mlp.export(str(d / "keras_export_litert.tflite"), format="litert")
     files["keras_export_litert"] = d / "keras_export_litert.tflite"
     files["textbook_read_variable"] = textbook_nan_model / "textbook.tflite"
+    files.update(_integer_io_files(models_dir, keras, d, calib))
+    files.update(_quantizer_files(keras, d))
     return files
+
+
+def _integer_io_files(models_dir, keras, d, calib):
+    """Issue 10's integer-I/O files: the seed example and a small CNN, uint8 input and int8 output(s)."""
+    for name in ("model_a.keras", "model_b.keras"):
+        (d / name).symlink_to(models_dir / name)
+    np.savez(d / "seed_calib.npz", x_input=np.random.default_rng(0).uniform(-1, 1, (8, 128, 3)).astype(np.float32))
+    (d / "litesig.toml").write_text(
+        seed_spec_text("int8", f'calibration = "{d / "seed_calib.npz"}"')
+        .replace('x_input = { dtype = "float32", shape = [-1, 128, 3] }', 'x_input = { dtype = "float32", shape = [-1, 128, 3], io_dtype = "uint8" }')
+        .replace('my_output_a = "a"', 'my_output_a = { model = "a", io_dtype = "int8" }')
+        .replace('my_output_b = "b"', 'my_output_b = { model = "b", io_dtype = "int8" }'))
+    x = keras.Input((12, 12, 3), name="image")
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    keras.Model(x, keras.layers.Dense(5, activation="softmax")(keras.layers.GlobalAveragePooling2D()(h))).save(d / "cnn_io.keras")
+    np.savez(d / "cnn_calib.npz", image=np.concatenate(calib))
+    return {
+        "litesig_seed_uint8_in_int8_out": litesig.convert(d / "litesig.toml", d / "seed_u8.tflite", verify=False).path,
+        "litesig_cnn_uint8_in_int8_out": litesig.convert(d / "cnn_io.keras", d / "cnn_u8.tflite", signature="classify", optimize="int8",
+                                                         calibration=d / "cnn_calib.npz", input_dtype="uint8", output_dtype="int8",
+                                                         verify=False).path,
+    }
+
+
+# ai-edge-quantizer writes every op as v1 whatever its tensors: inspect must read them (runtime_compat/kernel_needs).
+QUANTIZER = ("weight-only-int8", "weight-only-int4", "dynamic-int4", "blockwise-int4", "static-int8", "static-int16")
+
+
+def _quantizer_files(keras, d):
+    mlp = keras.Sequential([keras.Input((64,), name="features"), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(32)])
+    mlp.save(d / "mlp64.keras")
+    x = keras.Input((8, 8, 3), name="image")
+    h = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    keras.Model(x, keras.layers.Dense(32)(keras.layers.GlobalAveragePooling2D()(h))).save(d / "cnn32.keras")
+    rng = np.random.default_rng(3)
+    np.savez(d / "mlp64_calib.npz", features=rng.uniform(-1, 1, (16, 64)).astype(np.float32))
+    files = {}
+    for mode in QUANTIZER:
+        calibration = d / "mlp64_calib.npz" if mode.startswith("static") else None
+        files[f"quantizer_mlp_{mode}"] = litesig.convert(d / "mlp64.keras", d / f"q_mlp_{mode}.tflite", signature="embed", optimize=mode,
+                                                         calibration=calibration, verify=False).path
+    for mode in ("weight-only-int4", "dynamic-int4"):  # int4 in CONV_2D too (2.14: NaN for dynamic-int4)
+        files[f"quantizer_cnn_{mode}"] = litesig.convert(d / "cnn32.keras", d / f"q_cnn_{mode}.tflite", signature="embed",
+                                                         optimize=mode, verify=False).path
+    return files
+
+
+def _feed(runner, sig, rng):
+    """Inputs for one signature: an integer input with a scale gets floats across what it represents, quantized with its parameters."""
+    details = runner.input_details(sig)
+    feed = sample_inputs(details, batch=2, dynamic=2, rng=rng)
+    for name, det in details.items():
+        scale, zero_point = det.quantization
+        if scale > 0 and np.issubdtype(det.dtype, np.integer):
+            p = QuantParams(scale, zero_point, np.dtype(det.dtype))
+            info = np.iinfo(det.dtype)
+            feed[name] = quantize(rng.uniform((info.min - zero_point) * scale, (info.max - zero_point) * scale, feed[name].shape), p)
+    return feed
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +163,7 @@ def runs(zoo, legacy_python):
         try:
             runner = Runner(path)
             rng = np.random.default_rng(0)
-            inputs = {sig: sample_inputs(runner.input_details(sig), batch=2, dynamic=2, rng=rng) for sig in runner.signatures}
+            inputs = {sig: _feed(runner, sig, rng) for sig in runner.signatures}
             current = {sig: runner.run(feed, signature=sig) for sig, feed in inputs.items()}
         except litesig.LitesigError:
             current = None  # e.g. Flex ops: ai-edge-litert cannot run them either
@@ -117,16 +181,62 @@ def test_every_optimize_mode_of_litesig_is_in_the_zoo(zoo):
     assert modes == {"none", "float16", "dynamic-int8", "int8"}
 
 
+# Float and weight-only files: the same kernels give the same numbers to float rounding. Full-int8
+# files: the kernels of 2.14 and today's LiteRT may round an int8 result one step apart (measured:
+# up to 0.0031 on outputs of magnitude ~1, a few output quantization steps). Integer outputs are
+# dequantized with the file's parameters and may differ by 2 quantization steps.
+ATOL = {"none": 1e-4, "float16": 1e-4, "dynamic-int8": 1e-4, "weight-only-int8": 1e-4, "weight-only-int4": 1e-4,
+        "dynamic-int4": 1e-4, "int8": 1e-2, "int16": 1e-2}
+INT_STEPS = 2
+
+
+def _differences(zoo, name, inputs, current, legacy):
+    """Where 2.14's outputs differ from ai-edge-litert's beyond tolerance (empty: they match)."""
+    if sorted(legacy.outputs) != sorted(inputs):
+        return [f"{name}: 2.14 ran {sorted(legacy.outputs)}, expected {sorted(inputs)} ({legacy.error})"]
+    atol = ATOL[inspect(zoo[name]).precision]
+    runner, out = Runner(zoo[name]), []
+    for sig, outs in current.items():
+        details = runner.output_details(sig)
+        for out_name, want in outs.items():
+            got = legacy.outputs[sig][out_name]
+            scale, zero_point = details[out_name].quantization
+            if got.dtype != want.dtype or got.shape != want.shape:
+                out.append(f"{name} {sig}/{out_name}: {got.dtype}{got.shape} vs {want.dtype}{want.shape}")
+                continue
+            if scale > 0 and np.issubdtype(want.dtype, np.integer):
+                p = QuantParams(scale, zero_point, want.dtype)
+                got, want, limit = dequantize(got, p), dequantize(want, p), INT_STEPS * scale + 1e-7
+            else:
+                limit = atol * max(1.0, float(np.abs(want).max()))
+            diff = float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max())
+            if not diff <= limit:  # NaN counts as a difference
+                out.append(f"{name} {sig}/{out_name}: max abs diff {diff:.3g} > {limit:.3g}")
+    return out
+
+
+def _works(zoo, name, runs):
+    """What 2.14 did: (loads and computes ai-edge-litert's numbers, why not)."""
+    inputs, current, legacy = runs[name]
+    if not legacy.loaded:
+        return False, f"refused: {legacy.error}"
+    if current is None or name in GARBAGE:
+        return True, "loaded"
+    diffs = _differences(zoo, name, inputs, current, legacy)
+    return not diffs, "; ".join(diffs) or "loaded, outputs match"
+
+
 def test_inspect_prediction_matches_what_tflite_runtime_2_14_does(zoo, runs):
+    """Prediction: inspect --target-runtime 2.14 finds no blocker. Reality: 2.14 loads the file AND computes ai-edge-litert's numbers."""
     mismatches = []
     for name, path in sorted(zoo.items()):
         req = inspect(path, target_runtime=TARGET).runtime
         predicted = req.loads_on(TARGET)
-        actual = runs[name][2]
-        if predicted != actual.loaded:
-            mismatches.append(f"{name}: inspect says {'loads' if predicted else 'refused'} "
+        works, why = _works(zoo, name, runs)
+        if predicted != works:
+            mismatches.append(f"{name}: inspect says {'works' if predicted else 'does not'} "
                               f"(min {req.min_runtime}, blockers {[str(b) for b in req.target_blockers]}, registration {req.needs_registration}); "
-                              f"{actual.runtime} {'loaded it' if actual.loaded else 'refused: ' + str(actual.error)}")
+                              f"{runs[name][2].runtime}: {why}")
     assert not mismatches, "\n".join(mismatches)
 
 
@@ -137,29 +247,55 @@ def test_both_outcomes_occur(runs):
     assert len(loaded) >= 15
 
 
-# Float and weight-only files: the same kernels give the same numbers to float rounding. Full-int8
-# files: the kernels of 2.14 and today's LiteRT may round an int8 result one step apart (measured:
-# up to 0.0031 on outputs of magnitude ~1, a few output quantization steps).
-ATOL = {"none": 1e-4, "float16": 1e-4, "dynamic-int8": 1e-4, "int8": 1e-2}
-
-
 def test_outputs_on_2_14_match_ai_edge_litert_by_signature(zoo, runs):
     compared, failures = 0, []
     for name, (inputs, current, legacy) in sorted(runs.items()):
-        if not legacy.loaded or current is None or name in GARBAGE:
+        if not legacy.loaded or current is None or name in GARBAGE or not inspect(zoo[name]).runtime.loads_on(TARGET):
             continue
-        atol = ATOL[inspect(zoo[name]).precision]
-        assert sorted(legacy.outputs) == sorted(inputs), f"{name}: 2.14 ran {sorted(legacy.outputs)}, expected {sorted(inputs)} ({legacy.error})"
-        for sig, outs in current.items():
-            for out_name, want in outs.items():
-                got = legacy.outputs[sig][out_name]
-                scale = max(1.0, float(np.abs(want).max()))
-                diff = float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max())
-                compared += 1
-                if got.shape != want.shape or diff > atol * scale:
-                    failures.append(f"{name} {sig}/{out_name}: shape {got.shape} vs {want.shape}, max abs diff {diff:.3g}")
-    assert compared >= 15
+        failures += _differences(zoo, name, inputs, current, legacy)
+        compared += sum(len(o) for o in current.values())
+    assert compared >= 20
     assert not failures, "\n".join(failures)
+
+
+def test_integer_io_files_run_by_signature_on_2_14_with_integer_inputs(zoo, runs):
+    """Issue 10: the seed example and a CNN with uint8 input and int8 outputs, names exact, by signature, on 2.14."""
+    want = {"litesig_seed_uint8_in_int8_out": {"sample_method_name": {"inputs": ["x_input"], "outputs": ["my_output_a", "my_output_b"]}},
+            "litesig_cnn_uint8_in_int8_out": None}
+    for name, signatures in want.items():
+        inputs, current, legacy = runs[name]
+        if signatures is None:  # the Keras output name: exactly what ai-edge-litert lists
+            signatures = Interpreter(model_path=str(zoo[name])).get_signature_list()
+            assert list(signatures) == ["classify"] and signatures["classify"]["inputs"] == ["image"]
+        assert legacy.loaded and legacy.signatures == signatures, (name, legacy.error, legacy.signatures)
+        ((sig, names),) = signatures.items()
+        (x,) = inputs[sig].values()
+        assert x.dtype == np.uint8 and x.min() < 40 and x.max() > 215  # integer inputs across the range
+        assert {v.dtype for v in legacy.outputs[sig].values()} == {np.dtype(np.int8)}
+        assert sorted(legacy.outputs[sig]) == sorted(names["outputs"])
+        assert not _differences(zoo, name, inputs, current, legacy)
+
+
+# Measured on tflite-runtime 2.14.0 (README "Runtime compatibility"): what it does with each ai-edge-quantizer mode.
+ON_2_14 = {"weight-only-int8": "matches", "weight-only-int4": "refused", "dynamic-int4": "differs", "blockwise-int4": "differs",
+           "static-int8": "matches", "static-int16": "matches"}
+
+
+def test_ai_edge_quantizer_modes_on_2_14_and_what_inspect_says(zoo, runs):
+    for mode, outcome in ON_2_14.items():
+        name = f"quantizer_mlp_{mode}"
+        legacy = runs[name][2]
+        works, why = _works(zoo, name, runs)
+        assert (outcome == "refused") == (not legacy.loaded), (name, why)
+        assert works == (outcome == "matches"), (name, why)
+        req = inspect(zoo[name]).runtime
+        assert {o.version for o in req.ops} == {1}  # what ai-edge-quantizer declares
+        assert req.loads_on(TARGET) == works
+    assert "DEQUANTIZE" in runs["quantizer_mlp_weight-only-int4"][2].error  # refused at prepare, not at op resolution
+    assert inspect(zoo["quantizer_mlp_weight-only-int4"]).runtime.min_runtime == "2.18.0"  # DEQUANTIZE v6 (int4)
+    assert inspect(zoo["quantizer_mlp_dynamic-int4"]).runtime.min_runtime is None  # no op version marks int4 in a float kernel
+    works, why = _works(zoo, "quantizer_cnn_dynamic-int4", runs)
+    assert runs["quantizer_cnn_dynamic-int4"][2].loaded and not works, why
 
 
 def test_target_runtime_convert_loads_on_2_14_and_says_why(zoo, runs):
