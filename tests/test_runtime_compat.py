@@ -136,3 +136,50 @@ def test_verify_with_a_target_fails_on_op_versions_even_when_outputs_match(seed_
     assert main(["verify", str(seed_dynamic), "--against", str(models_dir / "litesig.toml"), "--target-runtime", "2.14", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["passed"] is False and data["runtime"]["target_blockers"][0]["version"] == 12
+
+
+# ai-edge-quantizer declares every op v1; the tensors say what the runtime needs (kernel_needs, from LiteRT's op_version.cc).
+@pytest.fixture(scope="module")
+def quantized(keras, tmp_path_factory):
+    d = tmp_path_factory.mktemp("kernel_needs")
+    keras.Sequential([keras.Input((32,), name="features"), keras.layers.Dense(32)]).save(d / "mlp.keras")
+    import numpy as np
+
+    np.savez(d / "calib.npz", features=np.random.default_rng(0).uniform(-1, 1, (8, 32)).astype(np.float32))
+    return {mode: litesig.convert(d / "mlp.keras", d / f"{mode}.tflite", signature="embed", optimize=mode, verify=False,
+                                  calibration=d / "calib.npz" if mode.startswith("static") else None).path
+            for mode in ("weight-only-int4", "blockwise-int4", "static-int16", "weight-only-int8")}
+
+
+def test_int4_dequantize_needs_v6_whatever_the_file_declares(quantized, capsys):
+    req = inspect(quantized["weight-only-int4"]).runtime
+    assert {(o.op, o.version) for o in req.ops} == {("DEQUANTIZE", 1), ("FULLY_CONNECTED", 1)}
+    assert [(n.op, n.declared, n.implied) for n in req.understated] == [("DEQUANTIZE", 1, 6)]
+    assert req.min_runtime == "2.18.0" and not req.loads_on("2.14") and req.loads_on("2.18")
+    assert main(["inspect", str(quantized["weight-only-int4"]), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    codes = {w["code"]: w["message"] for w in data["warnings"]}
+    assert "DEQUANTIZE declared v1, its tensors need v6 (2.18.0)" in codes["understated_op_versions"]
+    assert "newer_runtime" in codes and data["runtime"]["understated"][0]["feature"] == "int4 weights dequantized at run time"
+    assert main(["inspect", str(quantized["weight-only-int4"]), "--target-runtime", "2.14"]) == 1
+    assert "declared v1 but its tensors need more than a 2.14 runtime" in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_blockwise_weights_in_a_float_kernel_have_no_release(quantized):
+    req = inspect(quantized["blockwise-int4"]).runtime
+    (need,) = req.understated
+    assert need.op == "FULLY_CONNECTED" and need.implied is None and "blockwise" in need.feature
+    assert req.min_runtime is None  # cannot be computed: no op version marks it
+    assert not req.loads_on("2.14") and not req.loads_on("2.99")
+    (blocker,) = req.blockers("2.14")
+    assert "no op version marks" in str(blocker) and "int8" in blocker.fix
+
+
+def test_int16_and_int8_weights_read_from_tensors_and_what_2_14_has(quantized):
+    int16 = inspect(quantized["static-int16"]).runtime
+    assert int16.loads_on("2.14") and int16.min_runtime is not None and release_key(int16.min_runtime) <= release_key(BASELINE)
+    assert int16.understated == []  # FULLY_CONNECTED int16 x int8 without a quantized bias is v1 under LiteRT's rules too
+    wo8 = inspect(quantized["weight-only-int8"]).runtime
+    assert [(n.op, n.implied) for n in wo8.understated] == [("DEQUANTIZE", 5)]  # per-channel int8: 2.7.0
+    assert wo8.min_runtime == "2.7.0" and wo8.loads_on("2.14")
+    assert not any(w.code == "newer_runtime" for w in inspect(quantized["weight-only-int8"]).warnings)
