@@ -182,4 +182,6 @@ def test_int16_and_int8_weights_read_from_tensors_and_what_2_14_has(quantized):
     wo8 = inspect(quantized["weight-only-int8"]).runtime
     assert [(n.op, n.implied) for n in wo8.understated] == [("DEQUANTIZE", 5)]  # per-channel int8: 2.7.0
     assert wo8.min_runtime == "2.7.0" and wo8.loads_on("2.14")
-    assert not any(w.code == "newer_runtime" for w in inspect(quantized["weight-only-int8"]).warnings)
+    codes = {w.code for w in inspect(quantized["weight-only-int8"]).warnings}
+    # understated (v1 declared, v5 needed) but 2.7.0 is older than the 2.14 baseline: nothing to warn about
+    assert "newer_runtime" not in codes and "understated_op_versions" not in codes

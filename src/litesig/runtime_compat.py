@@ -304,11 +304,15 @@ def runtime_warnings(req: RuntimeRequirement) -> list[tuple[str, str, str]]:
         out.append(("newer_runtime", f"needs LiteRT/TensorFlow Lite >= {req.min_runtime} for {listed}; runtimes apps commonly ship "
                     f"(tflite-runtime {BASELINE}, older Android/iOS builds) refuse it",
                     "; ".join(fixes) + "; inspect --target-runtime <release> checks the release the app ships"))
-    if req.understated:
+    # Only where it matters: a need no release can be named for, or one newer than the target (else the baseline).
+    floor = release_key(req.target or BASELINE)
+    relevant = [n for n in req.understated
+                if n.implied is None or (r := first_release(n.op, n.implied)) is None or release_key(r) > floor]
+    if relevant:
         listed = "; ".join(f"{n.op} declared v{n.declared}, its tensors need "
                            + (f"v{n.implied} ({first_release(n.op, n.implied) or 'not in the table'})" if n.implied is not None
                               else "a kernel no op version marks")
-                           + f" ({n.feature})" for n in req.understated)
+                           + f" ({n.feature})" for n in relevant)
         out.append(("understated_op_versions", f"declared op versions understate what the tensors need: {listed}; a runtime "
                     "picks kernels by declared version only, so one that lacks the needed kernel may load the file and "
                     "fail at prepare or compute wrong numbers",
