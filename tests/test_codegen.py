@@ -106,6 +106,54 @@ def test_kotlin_compiles(models, tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
+def kotlin_stdlib() -> Path:
+    for candidate in (Path(shutil.which("kotlinc") or "/").resolve().parent.parent / "lib" / "kotlin-stdlib.jar",
+                      Path("/usr/share/java/kotlin-stdlib.jar")):
+        if candidate.exists():
+            return candidate
+    raise AssertionError("kotlinc is installed but its kotlin-stdlib.jar was not found")
+
+
+@pytest.mark.skipif(shutil.which("kotlinc") is None, reason="kotlinc not installed (apt-get install kotlin; .ci/run installs it)")
+def test_compiled_model_api_compiles(models, tmp_path):
+    """--api compiled-model: Kotlin (one kotlinc run, with the LiteRT declarations in tests/stubs/kotlin) and Java (one
+    javac run against the classes kotlinc made, as an app's Java sees the Kotlin library) for every model."""
+    sources = [str(p) for p in sorted((STUBS / "kotlin").rglob("*.kt"))]
+    for name in MODELS:
+        src = tmp_path / "kt" / name / "Runners.kt"
+        src.parent.mkdir(parents=True)
+        assert main(["codegen", str(models[name]), "--lang", "kotlin", "--api", "compiled-model", "-o", str(src), "-q"]) == 0
+        src.write_text(f"package gen.{name}\n\n" + src.read_text())
+        sources.append(str(src))
+    out = tmp_path / "kt_out"
+    proc = subprocess.run(["kotlinc", "-Werror", "-d", str(out), *sources], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    java = []
+    for name in MODELS:
+        src = tmp_path / "java" / f"{name.title().replace('_', '')}Model.java"
+        src.parent.mkdir(exist_ok=True)
+        assert main(["codegen", str(models[name]), "--lang", "java", "--api", "compiled-model", "-o", str(src), "-q"]) == 0
+        java.append(str(src))
+    proc = subprocess.run(["javac", "-Xlint:all", "-Werror", "-cp", f"{out}:{kotlin_stdlib()}", "-d", str(tmp_path / "java_out"), *java],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    kotlin = generate_code(models["coder"], "kotlin", api="compiled-model")
+    assert 'this.model.createInputBuffer(ENCODE_X, SIGNATURE)' in kotlin and "writeFloat(x)" in kotlin
+    assert "this.model.run(inputMap, outputMap, SIGNATURE)" in kotlin and "readFloat()" in kotlin
+    assert "x.size != 4" in kotlin  # the stored shape [1, 4] of the [-1, 4] input
+    int8 = generate_code(models["int8_io"], "java", api="compiled-model")
+    assert "writeInt8(" in int8 and "readInt8()" in int8 and "halves away from zero" in int8
+
+
+def test_compiled_model_refusals(models, tmp_path, capsys):
+    with pytest.raises(LitesigError, match="--api compiled-model is for --lang kotlin or java"):
+        generate_code(models["seed"], "cpp", api="compiled-model")
+    assert main(["codegen", str(models["seed"]), "--lang", "python", "--api", "compiled-model"]) == 2
+    assert "--api compiled-model is for --lang kotlin or java" in capsys.readouterr().err
+    with pytest.raises(LitesigError, match="unknown API"):
+        generate_code(models["seed"], "java", api="compiledmodel")
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_cpp_compiles(models, name, tmp_path):
     header = tmp_path / "runner.h"

@@ -119,10 +119,10 @@ def test_hostile_names_compile_and_stay_data(base_model, tmp_path_factory, name_
     for want, ns in zip(expected, name_sets):
         assert want == sorted(ns)  # the runtime-independent reader sees exactly what we wrote
     _check_python(files, expected, d)
-    _check_java(files, expected, d)
     _check_cpp(files, expected, d)
     _check_c(files, expected, d)
-    _check_kotlin(files, expected, d)
+    kotlin_out = _check_kotlin(files, expected, d)  # also compiles the LiteRT CompiledModel declarations javac needs
+    _check_java(files, expected, d, kotlin_out)
 
 
 def _check_python(files: list[Path], expected: list[list[str]], d: Path) -> None:
@@ -168,21 +168,26 @@ def _stub_classes(d: Path) -> Path:
     return stubs
 
 
-def _check_java(files: list[Path], expected: list[list[str]], d: Path) -> None:
+def _check_java(files: list[Path], expected: list[list[str]], d: Path, kotlin_out: Path) -> None:
+    """Both APIs in one javac run: Gen{i} (Interpreter) and GenC{i} (CompiledModel, against kotlinc's classes)."""
     stubs = _stub_classes(d)
     sources = []
     for i, f in enumerate(files):
-        src = d / "java" / f"Gen{i}.java"
-        src.parent.mkdir(exist_ok=True)
-        src.write_text(generate_code(f, "java", class_name=f"Gen{i}"), encoding="utf-8")
-        sources.append(str(src))
+        for cls, api in ((f"Gen{i}", "interpreter"), (f"GenC{i}", "compiled-model")):
+            src = d / "java" / f"{cls}.java"
+            src.parent.mkdir(exist_ok=True)
+            src.write_text(generate_code(f, "java", class_name=cls, api=api), encoding="utf-8")
+            sources.append(str(src))
     out = d / "java_out"
-    proc = subprocess.run(["javac", "-encoding", "UTF-8", "-Xlint:all", "-Werror", "-cp", str(stubs), "-d", str(out), *sources],
+    classpath = f"{stubs}:{kotlin_out}:{_kotlin_stdlib()}"
+    proc = subprocess.run(["javac", "-encoding", "UTF-8", "-Xlint:all", "-Werror", "-cp", classpath, "-d", str(out), *sources],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    got = _java_constants(f"{out}:{stubs}", [f"Gen{i}" for i in range(len(files))], d)
+    classes = [f"{prefix}{i}" for i in range(len(files)) for prefix in ("Gen", "GenC")]
+    got = _java_constants(f"{out}:{classpath}", classes, d)
     for i, want in enumerate(expected):
         assert sorted(got[f"Gen{i}"]) == want
+        assert sorted(got[f"GenC{i}"]) == want
 
 
 def _kotlin_stdlib() -> Path | None:
@@ -195,25 +200,30 @@ def _kotlin_stdlib() -> Path | None:
     return None
 
 
-def _check_kotlin(files: list[Path], expected: list[list[str]], d: Path) -> None:
+def _check_kotlin(files: list[Path], expected: list[list[str]], d: Path) -> Path:
+    """Both APIs and the LiteRT CompiledModel declarations (tests/stubs/kotlin) in one kotlinc run; returns its classes."""
     if shutil.which("kotlinc") is None:
         pytest.skip("kotlinc not installed (.ci/run installs Debian's kotlin)")
     stubs = _stub_classes(d)
-    sources = []
+    sources = [str(p) for p in sorted((STUBS / "kotlin").rglob("*.kt"))]
+    packages = []
     for i, f in enumerate(files):
-        src = d / "kotlin" / f"gen{i}" / "Runners.kt"
-        src.parent.mkdir(parents=True)
-        src.write_text(f"package gen{i}\n\n" + generate_code(f, "kotlin"), encoding="utf-8")
-        sources.append(str(src))
+        for package, api in ((f"gen{i}", "interpreter"), (f"genc{i}", "compiled-model")):
+            src = d / "kotlin" / package / "Runners.kt"
+            src.parent.mkdir(parents=True)
+            src.write_text(f"package {package}\n\n" + generate_code(f, "kotlin", api=api), encoding="utf-8")
+            sources.append(str(src))
+            packages.append((i, package))
     out = d / "kotlin_out"
     proc = subprocess.run(["kotlinc", "-Werror", "-cp", str(stubs), "-d", str(out), *sources], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     stdlib = _kotlin_stdlib()
     assert stdlib is not None, "kotlinc is installed but its kotlin-stdlib.jar was not found"
-    for i, want in enumerate(expected):
-        classes = sorted(f"gen{i}.{p.stem}" for p in (out / f"gen{i}").glob("*Runner.class"))
+    for i, package in packages:
+        classes = sorted(f"{package}.{p.stem}" for p in (out / package).glob("*Runner.class"))
         got = _java_constants(f"{out}:{stubs}:{stdlib}", classes, d)
-        assert sorted(v for values in got.values() for v in values) == want
+        assert sorted(v for values in got.values() for v in values) == expected[i]
+    return out
 
 
 def _check_cpp(files: list[Path], expected: list[list[str]], d: Path) -> None:

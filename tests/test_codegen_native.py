@@ -39,12 +39,31 @@ def _int_io(keras, tf, models_dir, d: Path, dtype) -> Path:
     return path
 
 
+def _two_signature_int_io(models_dir, d: Path) -> Path:
+    """The coder SavedModel's two signatures, int8-quantized with integer I/O by litesig's own spec (issue 10):
+    encode int8 in and out, decode uint8 in and int8 out."""
+    data = {"models": {"enc": {"path": str(models_dir / "coder"), "signature": "encode"},
+                       "dec": {"path": str(models_dir / "coder"), "signature": "decode"}},
+            "signatures": {"encode": {"io_dtype": "int8", "inputs": {"x": {}}, "outputs": {"code": "enc"}},
+                           "decode": {"inputs": {"code": {"io_dtype": "uint8"}},
+                                      "outputs": {"reconstruction": {"model": "dec", "io_dtype": "int8"}}}}}
+    rng = np.random.default_rng(0)
+    np.savez(d / "coder_calib.npz", **{"encode/x": rng.uniform(-1, 1, (8, 1, 4)).astype(np.float32),
+                                       "decode/code": rng.uniform(-2, 2, (8, 1, 3)).astype(np.float32)})
+    spec = litesig.spec_from_dict({**data, "convert": {"optimize": "int8", "calibration": str(d / "coder_calib.npz")}})
+    path = litesig.convert(spec, d / "coder_int_io.tflite", verify=False).path
+    detail = litesig.inspect(path).precision_detail
+    assert detail.inputs == {"encode/x": "int8", "decode/code": "uint8"}
+    assert detail.outputs == {"encode/code": "int8", "decode/reconstruction": "int8"}
+    return path
+
+
 @pytest.fixture(scope="module")
 def native_models(converted, models_dir, tmp_path_factory, tf, keras):
     d = tmp_path_factory.mktemp("native_models")
     return {"seed": converted["seed"], "seed_f16": converted["seed_f16"], "coder": converted["coder"],
             "multi": converted["multi"], "int8_io": _int_io(keras, tf, models_dir, d, tf.int8),
-            "uint8_io": _int_io(keras, tf, models_dir, d, tf.uint8)}
+            "uint8_io": _int_io(keras, tf, models_dir, d, tf.uint8), "coder_int_io": _two_signature_int_io(models_dir, d)}
 
 
 def _main_for(path: Path, feeds: dict[str, dict[str, np.ndarray]], work: Path) -> str:
@@ -92,7 +111,7 @@ def _compile_c(work: Path, main: str, std: str = "c99") -> Path:
     return exe
 
 
-@pytest.mark.parametrize("name", ["seed", "seed_f16", "coder", "multi", "int8_io", "uint8_io"])
+@pytest.mark.parametrize("name", ["seed", "seed_f16", "coder", "multi", "int8_io", "uint8_io", "coder_int_io"])
 def test_c_wrapper_runs_on_libLiteRt_bit_identical_to_litesig_run(native_models, name, tmp_path):
     from litesig.parity import sample_inputs
 

@@ -269,11 +269,14 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     p = command("codegen", "generate the Kotlin, Java, C++, C or Python code that calls each signature", _cmd_codegen,
                 "examples:\n  litesig codegen model.tflite --lang kotlin\n"
                 "  litesig codegen model.tflite --lang kotlin --signature encode -o EncodeRunner.kt\n"
+                "  litesig codegen model.tflite --lang kotlin --api compiled-model -o Runners.kt   (LiteRT 2 CompiledModel)\n"
                 "  litesig codegen model.tflite --lang cpp -o model_runner.h\n"
                 "  litesig codegen model.tflite --lang c -o model_runner.h   (LiteRT C API, libLiteRt.so)\n"
                 "  litesig codegen model.tflite --lang python -o model_runner.py")
     p.add_argument("model", help="the .tflite file")
     p.add_argument("--lang", required=True, choices=["kotlin", "java", "cpp", "c", "python", "swift"], help="the language to generate")
+    p.add_argument("--api", choices=["interpreter", "compiled-model"], default="interpreter",
+                   help="Kotlin/Java: Interpreter.runSignature (default) or LiteRT 2's CompiledModel with TensorBuffers")
     p.add_argument("--signature", help="only this signature (default: all)")
     p.add_argument("--class-name", help="name of the generated class/namespace (default: from the file name)")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
@@ -614,7 +617,7 @@ def _cmd_codegen(args: argparse.Namespace, ui: Ui) -> int:
         class_name = Path(args.output).stem  # a public Java class must match its file name
     if args.output:
         check_writable(args.output, force=args.force)
-    code = generate_code(args.model, args.lang, signature=args.signature, class_name=class_name)
+    code = generate_code(args.model, args.lang, signature=args.signature, class_name=class_name, api=args.api)
     if args.output:
         write_atomic(args.output, code.encode("utf-8"))
         if ui.json_mode:

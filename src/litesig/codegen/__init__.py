@@ -22,6 +22,7 @@ from . import names
 from .names import Scope
 
 LANGUAGES = ("kotlin", "java", "cpp", "c", "python")
+APIS = ("interpreter", "compiled-model")  # Kotlin/Java: Interpreter.runSignature or LiteRT 2's CompiledModel
 EXTENSIONS = {"kotlin": "kt", "java": "java", "cpp": "h", "c": "h", "python": "py"}
 
 # Bounds on what a file may ask the generated code to allocate: beyond them we refuse, with a message.
@@ -38,6 +39,9 @@ _TYPES = {
     "uint8": ("ByteArray", "byte", "uint8_t", "np.uint8", 5),
     "bool": ("BooleanArray", "boolean", "bool", "np.bool_", 6),
 }
+# dtype -> the TensorBuffer write/read suffix of LiteRT's Kotlin CompiledModel API (writeFloat, readInt8, ...);
+# uint8 travels as the same bytes through writeInt8/readInt8. int16 has no TensorBuffer method.
+_BUFFER_SUFFIX = {"float32": "Float", "int32": "Int", "int64": "Long", "int8": "Int8", "uint8": "Int8", "bool": "Boolean"}
 _QRANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 
 
@@ -74,6 +78,9 @@ class Tensor:
     quant: Quant | None
     quantize: str  # helper names (claimed even when unused, so they never shift other identifiers)
     dequantize: str
+    stored_shape: list[int]  # the shape the file stores (dynamic dims at their stored size): CompiledModel's buffers
+    flat_count: int  # elements of a CompiledModel buffer: the product of stored_shape
+    buffer_suffix: str  # TensorBuffer.write<suffix>/read<suffix> ("" when the CompiledModel API has none)
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ class Signature:
 
 
 def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature: str | None = None,
-                  class_name: str | None = None) -> str:
+                  class_name: str | None = None, api: str = "interpreter") -> str:
     """Source code for `lang` (kotlin, java, cpp, c, python) wrapping every signature of `model`, or one.
 
     Args:
@@ -100,10 +107,17 @@ def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature
         lang: the target language.
         signature: only this signature (default: all).
         class_name: the generated class / namespace / prefix (sanitized like any name).
+        api: Kotlin/Java only: "interpreter" (Interpreter.runSignature) or "compiled-model" (LiteRT 2's
+            CompiledModel with TensorBuffers, flat arrays).
 
     Raises:
-        LitesigError: an unsupported language, or a signature these bindings cannot express.
+        LitesigError: an unsupported language or API, or a signature these bindings cannot express.
     """
+    if api not in APIS:
+        raise LitesigError(f"unknown API {api!r}; expected one of {', '.join(APIS)}")
+    if api == "compiled-model" and lang not in ("kotlin", "java"):
+        raise LitesigError(f"--api compiled-model is for --lang kotlin or java; --lang {lang} has one API"
+                           + (" (--lang c is the CompiledModel C API)" if lang in ("cpp", "c") else ""))
     if lang == "swift":
         raise LitesigError("Swift is not supported: LiteRT's Swift API (TensorFlowLiteSwift) has no signature runner; "
                            "call the model from Swift through the C API, or generate --lang c")
@@ -121,8 +135,23 @@ def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature
     file_name = Path(info.path).name if not info.path.startswith("<") else "model.tflite"
     stem = Path(info.path).stem if not info.path.startswith("<") else "model"
     base = _base_name(lang, class_name or stem)
-    sigs = _signatures(info, keys, signature, lang)
-    return _render(f"{lang}.j2", model_file=file_name, base_name=base, signatures=sigs, lang=lang)
+    stored = _stored_shapes(model)
+    sigs = _signatures(info, keys, signature, lang, stored, api)
+    template = f"{lang}_compiled.j2" if api == "compiled-model" else f"{lang}.j2"
+    return _render(template, model_file=file_name, base_name=base, signatures=sigs, lang=lang)
+
+
+def _stored_shapes(model: str | os.PathLike[str] | bytes) -> dict[tuple[int, int], list[int]]:
+    """(subgraph, tensor index) -> the shape field the file stores: the runtime's shape before any resize."""
+    from .. import flatbuffer as fb
+
+    parsed = fb.read_model(model)
+    out = {}
+    for s in parsed.signatures:
+        sg = parsed.subgraphs[s.subgraph_index]
+        for tm in (*s.inputs, *s.outputs):
+            out[(s.subgraph_index, tm.tensor_index)] = list(sg.tensors[tm.tensor_index].shape)
+    return out
 
 
 def _base_name(lang: str, wanted: str) -> str:
@@ -149,11 +178,12 @@ def _ident(lang: str, name: str, fallback: str = "x") -> str:
     return names.camel(name, fallback) if lang in ("kotlin", "java") else names.snake(name, fallback)
 
 
-def _signatures(info: ModelInfo, keys: list[str], only: str | None, lang: str) -> list[Signature]:
+def _signatures(info: ModelInfo, keys: list[str], only: str | None, lang: str, stored: dict[tuple[int, int], list[int]],
+                api: str) -> list[Signature]:
     """Every signature's context; identifiers claimed in file order, so the same file gives the same code."""
     types = Scope(lang, fold_case=True)  # class names: also unique ignoring case (files on case-insensitive disks)
     members = Scope(lang, ["run", "close", "load", "open", "main", "quantize", "dequantize", "invoke", "find_signature",
-                                  "quantize_value", "io", "model"])
+                                  "quantize_value", "io", "model", "checkSize", "closeAll"])
     consts = Scope(lang, ["SIGNATURE", "MODEL_FILE", "SIGNATURES", "NO_SIGNATURE", "NO_TENSOR", "SIZE_MISMATCH", "TOO_MANY",
                                  "LITESIG_H_"])
     out = []
@@ -163,13 +193,14 @@ def _signatures(info: ModelInfo, keys: list[str], only: str | None, lang: str) -
         const = consts.claim(names.snake(key, "signature").upper() + "_SIGNATURE")
         if only is not None and key != only:
             continue
-        out.append(_signature(info, key, index, lang, class_name, method, const, members, consts))
+        out.append(_signature(info, key, index, lang, class_name, method, const, members, consts, stored, api))
     return out
 
 
 def _signature(info: ModelInfo, key: str, index: int, lang: str, class_name: str, method: str, const: str,
-               members: Scope, consts: Scope) -> Signature:
+               members: Scope, consts: Scope, stored: dict[tuple[int, int], list[int]], api: str) -> Signature:
     sig = info.signatures[key]
+    compiled = api == "compiled-model"
     local = Scope(lang)
     sep = "" if lang in ("kotlin", "java") else "_"
     idents = {t.name: local.claim(_ident(lang, t.name), sep=sep) for t in sig.inputs.values()}
@@ -191,7 +222,7 @@ def _signature(info: ModelInfo, key: str, index: int, lang: str, class_name: str
                 param = local.claim(idents[t.name] + suffix, sep=sep)
                 params.append(param)
                 dims.append(param)
-        inputs.append(_tensor(t, i, idents[t.name], "", dims, lang, key, members, consts))
+        inputs.append(_tensor(t, i, idents[t.name], "", dims, lang, key, members, consts, stored[(sig.subgraph, t.index)], compiled))
     outputs = []
     for i, t in enumerate(sig.outputs.values()):
         _check_shape(key, t, 8 if lang == "c" else MAX_RANK)  # LiteRT's C layout holds 8 dims
@@ -201,14 +232,15 @@ def _signature(info: ModelInfo, key: str, index: int, lang: str, class_name: str
                 dims.append(str(d))
             elif d_index == 0 and batch_input is not None:
                 dims.append("batch")
-            elif lang in ("kotlin", "java", "c"):
+            elif lang in ("kotlin", "java", "c") and not compiled:
                 raise LitesigError(
                     f"signature {names.comment_text(key)!r}: output {names.comment_text(t.name)!r} has shape {t.shape}; the "
                     f"{lang} bindings allocate outputs before the call and can only size a dynamic batch dim. Fix the other "
                     "dims at conversion, or use --lang c/cpp/python")
             else:
                 dims.append("-1")
-        outputs.append(_tensor(t, i, out_idents[t.name], shape_idents[t.name], dims, lang, key, members, consts))
+        outputs.append(_tensor(t, i, out_idents[t.name], shape_idents[t.name], dims, lang, key, members, consts,
+                               stored[(sig.subgraph, t.index)], compiled))
     return Signature(key=key, lit=names.literal(lang, key), doc=names.comment_text(key), index=index,
                      class_name=class_name, method=method, const=const, inputs=inputs, outputs=outputs, params=params,
                      batch_from=idents[batch_input] if batch_input is not None else None)
@@ -229,10 +261,16 @@ def _check_shape(key: str, t: TensorInfo, max_rank: int = MAX_RANK) -> None:
 
 
 def _tensor(t: TensorInfo, index: int, ident: str, shape_ident: str, dims: list[str], lang: str, key: str, members: Scope,
-            consts: Scope) -> Tensor:
+            consts: Scope, stored_shape: list[int], compiled: bool) -> Tensor:
     if t.dtype not in _TYPES:
         raise LitesigError(f"signature {names.comment_text(key)!r}: {names.comment_text(t.name)!r} is {t.dtype}, which the "
                            f"generated {lang} code does not handle (supported: {', '.join(_TYPES)})")
+    if compiled and t.dtype not in _BUFFER_SUFFIX:
+        raise LitesigError(f"signature {names.comment_text(key)!r}: {names.comment_text(t.name)!r} is {t.dtype}, which LiteRT's "
+                           f"Kotlin/Java TensorBuffer cannot write or read (it has {', '.join(sorted(set(_BUFFER_SUFFIX.values())))}); "
+                           "use --api interpreter")
+    if compiled:
+        _check_shape(key, TensorInfo(t.name, t.dtype, stored_shape, t.tensor, t.index, None))
     kotlin_array, java_elem, c_type, numpy, element_code = _TYPES[t.dtype]
     rank = max(1, len(dims))
     dims = dims or ["1"]
@@ -248,7 +286,8 @@ def _tensor(t: TensorInfo, index: int, ident: str, shape_ident: str, dims: list[
         kotlin_type="Array<" * (rank - 1) + kotlin_array + ">" * (rank - 1), kotlin_alloc=kotlin_alloc,
         kotlin_elem=kotlin_array.removesuffix("Array"), java_type=java_elem + "[]" * rank, java_elem=java_elem, java_alloc=f"new {java_elem}" + "".join(f"[{d}]" for d in dims),
         c_type=c_type, numpy=numpy, element_code=element_code, index=index, quant=_quant(t, key),
-        quantize=quantize, dequantize=dequantize,
+        quantize=quantize, dequantize=dequantize, stored_shape=list(stored_shape),
+        flat_count=math.prod(max(d, 0) for d in stored_shape), buffer_suffix=_BUFFER_SUFFIX.get(t.dtype, ""),
     )
 
 

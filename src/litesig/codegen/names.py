@@ -131,6 +131,7 @@ _JAVA = {
     # what the generated code itself names
     "interpreter", "inputs", "outputs", "batch", "real", "q", "Map", "HashMap", "String", "Object", "Interpreter",
     "Math", "Override", "System", "Integer", "Float", "Byte", "Short", "Long", "Boolean", "Double",
+    "CompiledModel", "TensorBuffer", "LiteRtException", "LinkedHashMap", "IllegalArgumentException",
 }
 _KOTLIN = {
     "as", "break", "class", "continue", "do", "else", "false", "for", "fun", "if", "in", "interface", "is", "null",
@@ -139,6 +140,7 @@ _KOTLIN = {
     "param", "property", "receiver", "set", "setparam", "value", "where", "it",
     "interpreter", "inputs", "outputs", "batch", "real", "q", "inputMap", "outputMap", "run", "Outputs", "SIGNATURE",
     "Interpreter", "Any", "Array", "String", "Float", "Byte", "Int", "Long", "Short", "Boolean", "Math", "Companion",
+    "CompiledModel", "TensorBuffer", "LiteRtException", "LinkedHashMap", "IllegalArgumentException",
 }
 _C = {
     "alignas", "alignof", "and", "and_eq", "asm", "atomic_cancel", "atomic_commit", "atomic_noexcept", "auto", "bitand",
