@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import LitesigError, OutputExists
 
@@ -22,9 +24,50 @@ def read_model_bytes(model: str | os.PathLike[str] | bytes | bytearray | memoryv
         return bytes(model)
     path = Path(model)
     try:
-        return path.read_bytes()
+        with open_regular(path) as f:
+            return f.read()
     except OSError as e:
         raise unreadable(path, e) from None
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def open_regular(path: str | os.PathLike[str], kind: type[LitesigError] = LitesigError, *, max_bytes: int | None = None,
+                 what: str = "file") -> BinaryIO:
+    """Open a regular file for reading, refusing FIFOs, devices and sockets before reading a byte.
+
+    The open is non-blocking, so a FIFO is refused instead of waiting forever for a writer;
+    /dev/zero and the like are refused instead of read without end. `max_bytes` caps the size.
+
+    Raises:
+        OSError: the file cannot be opened (callers turn it into their own message).
+        kind: the path is not a regular file, or is larger than max_bytes.
+    """
+    fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            sort = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+            raise kind(f"{path}: is {sort}, expected a regular {what}")
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise kind(f"{path}: {st.st_size:,} bytes, more than the {max_bytes:,} a {what} may have")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_text(path: str | os.PathLike[str], max_bytes: int, what: str) -> str:
+    """The UTF-8 text of a regular file of at most max_bytes (OSError / UnicodeDecodeError pass through)."""
+    with open_regular(path, max_bytes=max_bytes, what=what) as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise LitesigError(f"{path}: more than the {max_bytes:,} bytes a {what} may have")
+    return data.decode("utf-8")
 
 
 def unreadable(path: Path, error: OSError, kind: type[LitesigError] = LitesigError) -> LitesigError:

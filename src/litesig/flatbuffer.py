@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._io import unreadable
+from ._io import open_regular, unreadable
 from .errors import NotATFLiteModel
 
 FILE_IDENTIFIER = b"TFL3"
@@ -266,7 +266,11 @@ def read_model(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -
         return parse(memoryview(model).cast("B") if isinstance(model, memoryview) else model)
     path = Path(model)
     try:
-        with open(path, "rb") as f:
+        f = open_regular(path, NotATFLiteModel, what=".tflite file")  # refuses FIFOs and devices before reading
+    except OSError as e:
+        raise unreadable(path, e, NotATFLiteModel) from None
+    try:
+        with f:
             size = os.fstat(f.fileno()).st_size
             if size == 0:
                 return parse(b"")

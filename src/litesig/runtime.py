@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from . import flatbuffer as fb
+from . import _isolate
 from ._arrays import shape_fits
 from ._io import captured_stderr, describe, read_model_bytes
-from .errors import InvalidInput, LitesigError, Problem, SignatureNotFound
+from .errors import InvalidInput, LitesigError, NotATFLiteModel, Problem, SignatureNotFound
+from .validate import validate
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,18 @@ class Runner:
 
         self.source = describe(model)
         content = read_model_bytes(model)
+        try:  # validated before LiteRT sees a byte: LiteRT has no verifier and crashes on hostile files
+            self.model: fb.Model | None = fb.parse(content)
+        except NotATFLiteModel as e:
+            raise NotATFLiteModel(f"{self.source}: {e}") from None
+        validate(self.model, self.source)
+        self._content, self._num_threads = content, num_threads
+        self.isolation_ms = _isolate.probe(content, self.source, num_threads=num_threads, subgraphs=len(self.model.subgraphs))  # a crash there is an error here
+        self._probed: set[tuple[str, tuple[tuple[int, ...], ...]]] = set()
         try:
             self._interpreter = Interpreter(model_content=content, num_threads=num_threads)
         except (ValueError, RuntimeError) as e:
             raise LitesigError(f"{self.source}: LiteRT cannot load the model: {e}") from None
-        try:
-            self.model: fb.Model | None = fb.read_model(content)  # the file's structure, for what LiteRT does not say
-        except LitesigError:
-            self.model = None
         self._signatures = _signature_keys_in_file_order(self.model, self._interpreter)
         self._runners: dict[str, Any] = {}
         self._inputs: dict[str, dict[str, TensorDetail]] = {}
@@ -98,17 +104,31 @@ class Runner:
         key = self.resolve(signature)
         runner = self.runner(key)
         arrays = self.checked(key, inputs) if check else dict(inputs)
+        self.probe(key, arrays)
         with self._lock:
             try:
                 if key in self._warmed:
-                    out = runner(**arrays)
+                    out = _isolate.invoke(runner, arrays)
                 else:  # the first invoke applies the XNNPACK delegate, which logs an INFO line to fd 2
                     with captured_stderr():
-                        out = runner(**arrays)
+                        out = _isolate.invoke(runner, arrays)
                     self._warmed.add(key)
-            except (ValueError, RuntimeError) as e:
+            except (ValueError, RuntimeError, TypeError, IndexError, MemoryError) as e:
                 raise LitesigError(f"{self.source}: signature {key!r} failed to run: {e}") from None
         return {name: np.asarray(value) for name, value in out.items()}
+
+    def probe(self, signature: str, arrays: Mapping[str, Any]) -> float:
+        """Run `signature` once on these inputs in an isolated child, the first time these shapes are seen.
+
+        Returns the milliseconds spent (0 when already probed). Raises RuntimeCrash if LiteRT crashes there.
+        """
+        shapes = tuple(tuple(np.shape(arrays[n])) for n in sorted(arrays))
+        if (signature, shapes) in self._probed:
+            return 0.0
+        ms = _isolate.probe(self._content, self.source, num_threads=self._num_threads,
+                            feeds={signature: {n: np.asarray(a) for n, a in arrays.items()}})
+        self._probed.add((signature, shapes))
+        return ms
 
     def checked(self, signature: str | None, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """The inputs as the signature takes them (same-kind dtypes cast), or InvalidInput listing every problem."""
@@ -191,6 +211,7 @@ class BenchResult:
     p99_ms: float
     max_ms: float
     peak_rss_mib: float
+    isolation_ms: float = 0.0  # the isolated first load and run (crash check), not counted in init or first invoke
 
 
 def bench(
@@ -208,7 +229,6 @@ def bench(
 
     Dynamic dims take `shapes` (e.g. {"x_input": [1, 128, 3]}), else 1. Inputs are random unless given.
     """
-    import resource
     import statistics
     import time
 
@@ -218,20 +238,25 @@ def bench(
     runner = Runner(model, num_threads=threads)
     key = runner.resolve(signature)
     raw = runner.runner(key)
-    init_ms = (time.perf_counter() - start) * 1000
+    init_ms = (time.perf_counter() - start) * 1000 - runner.isolation_ms
     details = runner.input_details(key)
     raw_feed = dict(inputs) if inputs is not None else _bench_inputs(details, shapes or {}, key, np.random.default_rng(seed))
     feed = runner.checked(key, raw_feed)  # once: names, dtypes, shapes; the timed loop then calls LiteRT directly
+    isolation_ms = runner.isolation_ms + runner.probe(key, feed)  # the crash check, outside every timing
     start = time.perf_counter()
     runner.run(feed, signature=key, check=False)
     first_ms = (time.perf_counter() - start) * 1000
-    for _ in range(warmup):
-        raw(**feed)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        raw(**feed)
-        times.append((time.perf_counter() - t0) * 1000)
+    call = raw if "self" not in feed else (lambda **kw: _isolate.invoke(raw, kw))
+    try:
+        for _ in range(warmup):
+            call(**feed)
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            call(**feed)
+            times.append((time.perf_counter() - t0) * 1000)
+    except (ValueError, RuntimeError) as e:
+        raise LitesigError(f"{runner.source}: signature {key!r} failed to run: {e}") from None
     times.sort()
 
     def pct(p: float) -> float:
@@ -242,8 +267,25 @@ def bench(
         init_ms=round(init_ms, 3), first_invoke_ms=round(first_ms, 3), runs=runs, warmup=warmup,
         min_ms=round(times[0], 4), median_ms=round(statistics.median(times), 4), mean_ms=round(statistics.fmean(times), 4),
         p90_ms=round(pct(90), 4), p99_ms=round(pct(99), 4), max_ms=round(times[-1], 4),
-        peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_rss_mib=round(peak_memory_mib(), 1), isolation_ms=round(isolation_ms, 3),
     )
+
+
+def peak_memory_mib() -> float:
+    """This process's own peak resident memory (VmHWM), in MiB.
+
+    ru_maxrss is not: Linux carries it across fork and exec, so a child of a 2 GB parent reports 2 GB.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource  # no /proc (macOS): the best there is
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _bench_inputs(details: Mapping[str, TensorDetail], shapes: Mapping[str, Sequence[int]], key: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
