@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -95,30 +96,122 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None] | bytes) -> Path:
-    """Write to a temporary file beside `path`, then rename over it: never a partial file.
+_WRITE_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EROFS: "the file system is read-only",
+    errno.ENAMETOOLONG: "the file name is too long",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.ENOENT: "a folder on the path does not exist",
+    errno.ENOTDIR: "a part of the path is not a folder",
+}
+
+
+def unwritable(path: str | os.PathLike[str], error: OSError) -> LitesigError:
+    """The message for a failed write: the path and the cause, in words."""
+    cause = _WRITE_ERRORS.get(error.errno or 0, error.strerror or str(error))
+    return LitesigError(f"{os.fspath(path)}: cannot write: {cause}; nothing was written")
+
+
+def _tmp_prefix(target: Path) -> str:
+    return f".{target.name[:80]}.litesig-{os.getpid()}-"
+
+
+def _clean_stale(target: Path) -> None:
+    """Remove temporary files that an interrupted litesig (a dead pid) left beside `target`."""
+    prefix = f".{target.name[:80]}.litesig-"
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
+            continue
+        pid = entry.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None] | bytes, *, replace: bool = True) -> Path:
+    """Write to a temporary file beside the target, then move it into place: never a partial file.
 
     `write` is either the bytes to write, or a function that fills the temporary path.
+    `replace=False` creates the target only if it does not exist, atomically (a hard link of the
+    finished temporary file, which fails if the name is taken): of two concurrent writers
+    without --force, the second gets OutputExists instead of silently overwriting the first.
+    When an existing file is replaced, it keeps its mode and owner, and a symlink is written
+    through (its target is replaced; the link stays). Temporary files of interrupted runs are
+    removed. OS errors (disk full, read-only, name too long) become a LitesigError naming the cause.
     """
     import tempfile
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path  # write through a symlink
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _clean_stale(target)
+        try:
+            keep: os.stat_result | None = os.stat(target) if replace else None
+        except FileNotFoundError:
+            keep = None
+        fd, tmp_name = tempfile.mkstemp(prefix=_tmp_prefix(target), suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise unwritable(path, e) from None
     tmp = Path(tmp_name)
     try:
         if isinstance(write, (bytes, bytearray)):
             with os.fdopen(fd, "wb") as f:
                 f.write(write)
+                f.flush()
+                os.fsync(f.fileno())
         else:
             os.close(fd)
             write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode a plain open() would
-        os.replace(tmp, path)
-    except BaseException:
+        if keep is not None:  # an existing file keeps its mode and owner
+            os.chmod(tmp, stat.S_IMODE(keep.st_mode))
+            if hasattr(os, "chown") and (keep.st_uid, keep.st_gid) != (os.getuid(), os.getgid()):
+                with contextlib.suppress(PermissionError):
+                    os.chown(tmp, keep.st_uid, keep.st_gid)
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode a plain open() would
+        if replace:
+            os.replace(tmp, target)
+        else:
+            _create_from(tmp, target, path)
+    except OSError as e:
+        raise unwritable(path, e) from None
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
     return path
+
+
+def _create_from(tmp: Path, target: Path, shown: Path) -> None:
+    """Give the finished `tmp` the name `target` only if no file has it (atomic where links exist)."""
+    try:
+        os.link(tmp, target)
+        return
+    except FileExistsError:
+        raise OutputExists(str(shown)) from None
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+            raise
+    try:  # no hard links here (FAT, some network/FUSE file systems): claim the name, then move over our own claim
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise OutputExists(str(shown)) from None
+    os.replace(tmp, target)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ._io import check_writable, write_atomic
+from ._terminal import for_terminal, message_for_terminal, strict_json
 from .errors import InvalidInput, LitesigError, Problem
 from .spec import IO_DTYPES, OPTIMIZE_MODES
 
@@ -69,10 +69,10 @@ class Ui:
     def status(self, message: str) -> None:
         """A one-line note on stderr (unless --quiet)."""
         if not self.quiet:
-            self.err.print(message)
+            self.err.print(for_terminal(message, 2000))
 
     def print_json(self, data: Any) -> None:
-        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        sys.stdout.write(strict_json(data) + "\n")  # no NaN/Infinity literals: see _terminal.py
 
     @contextlib.contextmanager
     def progress(self) -> Iterator[Any]:
@@ -82,9 +82,9 @@ class Ui:
             return
         if self.err.is_terminal:
             with self.err.status("") as status:
-                yield lambda step: status.update(f"{step}…")
+                yield lambda step: status.update(f"{for_terminal(step, 2000)}…")
         else:
-            yield lambda step: self.err.print(f"litesig: {step}…")
+            yield lambda step: self.err.print(f"litesig: {for_terminal(step, 2000)}…")
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "litesig") -> int:
@@ -113,9 +113,7 @@ def _report_error(ui: Ui, error: LitesigError) -> int:
         if report is not None:
             payload["report"] = report.to_dict()
         ui.print_json(payload)
-    from rich.markup import escape
-
-    ui.err.print(f"[bold red]error:[/] {escape(str(error))}")
+    ui.err.print(f"[bold red]error:[/] {message_for_terminal(error)}")
     return error.exit_code
 
 
@@ -374,24 +372,14 @@ def _cmd_demo(args: argparse.Namespace, ui: Ui) -> int:
 # run / verify / bench
 
 
-def _load_array(path: str, what: str) -> Any:
-    import numpy as np
-
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InvalidInput(path, [Problem(what, "no such file")]) from None
-    except Exception as e:
-        raise InvalidInput(path, [Problem(what, f"not a readable .npy/.npz file: {e}")]) from None
-
-
 def _run_inputs(args: argparse.Namespace, signature: str, runner: Any) -> dict[str, Any]:
     inputs: dict[str, Any] = {}
     problems = []
     if args.inputs:
         from ._arrays import load_npz
 
-        for key, array in load_npz(args.inputs, "--inputs").items():
+        mine = lambda key: "/" not in key or key.startswith(f"{signature}/")  # noqa: E731  only the members used are read
+        for key, array in load_npz(args.inputs, "--inputs", mine).items():
             name = key.split("/", 1)[1] if key.startswith(f"{signature}/") else key
             if "/" not in name:  # another signature's array
                 inputs[name] = array
@@ -400,7 +388,9 @@ def _run_inputs(args: argparse.Namespace, signature: str, runner: Any) -> dict[s
         if not sep or not name or not path:
             problems.append(Problem("--input", f"expected NAME=FILE.npy, got {item!r}"))
             continue
-        inputs[name] = _load_array(path, f"--input {name}")
+        from ._arrays import load_npy
+
+        inputs[name] = load_npy(path, f"--input {name}")
     if problems:
         raise InvalidInput("run", problems)
     if args.random:
@@ -443,29 +433,25 @@ def _cmd_run(args: argparse.Namespace, ui: Ui) -> int:
     else:
         outputs = runner.run(_run_inputs(args, signature, runner), signature=signature)
     if args.output:
-        import numpy as np
+        from ._arrays import save_npz
 
-        def save(tmp: Path) -> None:
-            with open(tmp, "wb") as f:  # a path would get ".npz" appended to the temporary name
-                np.savez(f, **outputs)  # type: ignore[arg-type]
-
-        write_atomic(args.output, save)
+        write_atomic(args.output, lambda tmp: save_npz(tmp, outputs, shown=args.output), replace=args.force)
     if ui.json_mode:
         ui.print_json({"signature": signature, "outputs": {n: _array_summary(v, full=not args.output) for n, v in outputs.items()},
                        "written": args.output})
         return 0
     from rich.table import Table
 
-    table = Table(title=f"signature {signature}", title_justify="left")
+    table = Table(title=f"signature {for_terminal(signature)}", title_justify="left")
     for col in ("output", "dtype", "shape", "min", "max", "mean", "first values"):
         table.add_column(col)
     for name, value in outputs.items():
         s = _array_summary(value, full=False)
-        table.add_row(name, s["dtype"], str(s["shape"]), *(f"{s[k]:.4g}" if k in s else "" for k in ("min", "max", "mean")),
+        table.add_row(for_terminal(name), s["dtype"], str(s["shape"]), *(f"{s[k]:.4g}" if k in s else "" for k in ("min", "max", "mean")),
                       ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in s["first"]))
     ui.console.print(table)
     if args.output:
-        ui.console.print(f"wrote {args.output}")
+        ui.console.print(f"wrote {for_terminal(args.output)}")
     return 0
 
 
@@ -532,7 +518,8 @@ def _cmd_bench(args: argparse.Namespace, ui: Ui) -> int:
     if ui.json_mode:
         ui.print_json(asdict(result))
         return 0
-    ui.console.print(f"[bold]{result.model}[/] signature [bold]{result.signature}[/], threads {result.threads or 'default'}, inputs {result.input_shapes}")
+    ui.console.print(f"[bold]{for_terminal(result.model)}[/] signature [bold]{for_terminal(result.signature)}[/], "
+                     f"threads {result.threads or 'default'}, inputs {for_terminal(result.input_shapes, 2000)}")
     ui.console.print(f"init {result.init_ms:.2f} ms, first invoke {result.first_invoke_ms:.2f} ms, {result.warmup} warmup + {result.runs} runs")
     ui.console.print(f"min {result.min_ms:.3f}  median {result.median_ms:.3f}  mean {result.mean_ms:.3f}  p90 {result.p90_ms:.3f}  "
                      f"p99 {result.p99_ms:.3f}  max {result.max_ms:.3f} ms;  peak memory {result.peak_rss_mib:.0f} MiB")
@@ -578,8 +565,8 @@ def _cmd_rename(args: argparse.Namespace, ui: Ui) -> int:
         ui.print_json({"path": str(result.path), "size_bytes": result.size_bytes, "changes": result.changes, "signatures": result.signatures})
         return 0
     for change in result.changes:
-        ui.console.print(f"  {change}")
-    ui.console.print(f"[green]wrote[/] {result.path} ({result.size_bytes} bytes)")
+        ui.console.print(f"  {for_terminal(change, 2000)}")
+    ui.console.print(f"[green]wrote[/] {for_terminal(result.path)} ({result.size_bytes} bytes)")
     return 0
 
 
@@ -619,11 +606,11 @@ def _cmd_codegen(args: argparse.Namespace, ui: Ui) -> int:
         check_writable(args.output, force=args.force)
     code = generate_code(args.model, args.lang, signature=args.signature, class_name=class_name, api=args.api)
     if args.output:
-        write_atomic(args.output, code.encode("utf-8"))
+        write_atomic(args.output, code.encode("utf-8"), replace=args.force)
         if ui.json_mode:
             ui.print_json({"path": args.output, "lang": args.lang, "bytes": len(code.encode("utf-8"))})
         else:
-            ui.status(f"wrote {args.output}")
+            ui.status(f"wrote {args.output}")  # status() makes it safe
     elif ui.json_mode:
         ui.print_json({"lang": args.lang, "code": code})
     else:

@@ -216,7 +216,7 @@ def convert(
                 + "\n  - ".join(report.failures()[:10]),
                 report,
             )
-    write_atomic(out_path, content)
+    write_atomic(out_path, content, replace=force)  # without force, a file created meanwhile is not overwritten
     notes = _notes(content, options) + traced.notes + order_notes + target_notes
     if report is not None:
         notes += report.notes

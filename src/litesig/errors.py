@@ -7,6 +7,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
+def clip(text: str, limit: int = 100) -> str:
+    """A name from a file, cut for a message: a 32 MB name must not make a 32 MB message."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def listing(names: Iterable[str], limit: int = 20) -> str:
+    """'a, b, c' for a message: at most `limit` names, each clipped, then how many more."""
+    names = list(names)
+    shown = ", ".join(clip(n) for n in names[:limit])
+    return shown + (f", ... ({len(names) - limit:,} more)" if len(names) > limit else "")
+
+
 class LitesigError(Exception):
     """Base of all litesig errors. The CLI prints the message and exits with `exit_code`."""
 
@@ -56,12 +68,13 @@ class SignatureNotFound(LitesigError, KeyError):
     def __init__(self, signature: str, available: Iterable[str], *, what: str = "signature"):
         self.signature = signature
         self.available = tuple(available)
-        msg = f"no {what} {signature!r}; " + (
-            f"the model has: {', '.join(self.available)}" if self.available else "the model has none"
+        msg = f"no {what} {clip(signature)!r}; " + (
+            f"the model has: {listing(self.available)}" if self.available else "the model has none"
         )
-        close = difflib.get_close_matches(signature, self.available, n=1)
-        if close:
-            msg += f" (did you mean {close[0]!r}?)"
+        if len(signature) <= 200 and len(self.available) <= 10_000:  # difflib is quadratic in length
+            close = difflib.get_close_matches(signature, [a for a in self.available if len(a) <= 200], n=1)
+            if close:
+                msg += f" (did you mean {close[0]!r}?)"
         super().__init__(msg)
 
     def __str__(self) -> str:  # KeyError would quote the message

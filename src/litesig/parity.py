@@ -165,7 +165,9 @@ def compare(name: str, reference: np.ndarray, got: np.ndarray, tol: Tolerance) -
     rmse = float(np.sqrt(np.mean(diff**2))) if diff.size else 0.0
     cosine = _cosine(r[finite], o[finite])
     why = ""
-    if bad_nan or bad_inf:
+    if not diff.size:  # nothing compared is not a pass: an empty output, or no value finite on both sides
+        why = "nothing to compare: the output is empty" if not ref.size else "nothing to compare: no value is finite on both sides"
+    elif bad_nan or bad_inf:
         why = f"{bad_nan} NaN and {bad_inf} Inf values the reference does not have"
     elif diff.size and np.any(diff > tol.atol * scale + tol.rtol * np.abs(r[finite])):
         why = f"max abs error {max_abs:.3g} exceeds atol {tol.atol:g} x scale {scale:.3g} + rtol {tol.rtol:g} x |ref|"
@@ -208,11 +210,17 @@ def sample_inputs(
     `range`, an Embedding's size, the calibration data's range. Otherwise floats are uniform in
     [-1, 1] and integers in [0, 10); bools are fair coins.
     """
+    from ._limits import check_array_size
+    from .errors import InvalidInput, Problem
+
     arrays = {}
     for name, d in details.items():
         shape = []
         for i, dim in enumerate(d.shape_signature):
             shape.append(dim if dim != -1 else (batch if i == 0 else dynamic))
+        too_big = check_array_size(shape, np.dtype(d.dtype).itemsize, f"a random input of shape {shape[:8]}")
+        if too_big:  # checked before allocating: the shape comes from the file
+            raise InvalidInput("inputs", [Problem(name, too_big)])
         dtype = d.dtype
         low, high = (ranges or {}).get(name, (None, None))
         if dtype == np.bool_:
@@ -427,6 +435,7 @@ def verify(
         from .errors import InvalidInput, Problem
 
         raise InvalidInput("verify", [Problem("--code", "importing Python files runs their code: pass --unsafe too if you trust them")])
+    _check_sizes(samples, batch_sizes)
     runner = Runner(model)
     signatures = [runner.resolve(signature)] if signature else runner.signatures
     if not signatures:
@@ -558,6 +567,20 @@ def _qparams(t: Any) -> quant.QuantParams | None:
     if q is None or q.per_axis or q.scale is None:
         return None
     return quant.params(t.dtype, (q.scale, q.zero_point or 0))
+
+
+def _check_sizes(samples: int, batch_sizes: Sequence[int]) -> None:
+    """Zero, negative or absurd sizes are bad input (exit 2), not a pass on nothing."""
+    from .errors import InvalidInput, Problem
+
+    problems = []
+    if not 1 <= samples <= 10_000:
+        problems.append(Problem("--samples", f"{samples}: expected 1 to 10000"))
+    if not batch_sizes:
+        problems.append(Problem("--batch-sizes", "none given"))
+    problems += [Problem("--batch-sizes", f"{b}: expected 1 to 1000000") for b in batch_sizes if not 1 <= b <= 1_000_000]
+    if problems:
+        raise InvalidInput("verify", problems)
 
 
 def _describe_against(against: Any) -> str:

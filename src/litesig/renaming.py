@@ -20,7 +20,7 @@ from typing import BinaryIO
 from . import flatbuffer as fb
 from ._io import check_writable, write_atomic
 from ._names import name_problem
-from .errors import InvalidInput, LitesigError, Problem
+from .errors import InvalidInput, LitesigError, Problem, listing
 
 _ALIGN_EXTERNAL = 64  # keep weights stored outside the flatbuffer as aligned as the converter left them
 
@@ -73,8 +73,8 @@ def rename(
     plan = RenamePlan(dict(signatures or {}), dict(inputs or {}), dict(outputs or {}), tensor_names)
     parsed = fb.read_model(source)
     patches, changes, after = _patches(parsed, plan, str(source))
-    size = _write(source, target, parsed, patches)
-    return RenameResult(target, size, changes, after)
+    size = _write(source, target, parsed, patches, after, replace=in_place or force)
+    return RenameResult(target, size, changes + _in_place_note(source, in_place), after)
 
 
 def _patches(m: fb.Model, plan: RenamePlan, source: str) -> tuple[dict[int, str], list[str], dict[str, dict[str, list[str]]]]:
@@ -86,7 +86,7 @@ def _patches(m: fb.Model, plan: RenamePlan, source: str) -> tuple[dict[int, str]
 
     for old, new in plan.signatures.items():
         if old not in by_key:
-            problems.append(Problem(f"--signature {old}={new}", f"no signature {old!r}; the model has: {', '.join(by_key) or 'none'}"))
+            problems.append(Problem(f"--signature {old}={new}", f"no signature {old!r}; the model has: {listing(by_key) or 'none'}"))
         why = name_problem(new)
         if why:
             problems.append(Problem(f"--signature {old}={new}", why))
@@ -109,17 +109,17 @@ def _patches(m: fb.Model, plan: RenamePlan, source: str) -> tuple[dict[int, str]
             flag = f"--{kind} {sig + ':' if sig else ''}{old}={new}"
             if sig is None:
                 if len(by_key) != 1:
-                    problems.append(Problem(flag, f"say which signature (SIG:{old}={new}); the model has: {', '.join(by_key) or 'none'}"))
+                    problems.append(Problem(flag, f"say which signature (SIG:{old}={new}); the model has: {listing(by_key) or 'none'}"))
                     continue
                 sig = next(iter(by_key))
             key: str | None = sig if sig in by_key else old_of.get(sig)
             if key is None or key not in by_key:
-                problems.append(Problem(flag, f"no signature {sig!r}; the model has: {', '.join(by_key) or 'none'}"))
+                problems.append(Problem(flag, f"no signature {sig!r}; the model has: {listing(by_key) or 'none'}"))
                 continue
             maps = by_key[key].inputs if kind == "input" else by_key[key].outputs
             names = [tm.name for tm in maps]
             if old not in names:
-                problems.append(Problem(flag, f"signature {key!r} has no {kind} {old!r}; its {kind}s are: {', '.join(names)}"))
+                problems.append(Problem(flag, f"signature {key!r} has no {kind} {old!r}; its {kind}s are: {listing(names)}"))
                 continue
             why = name_problem(new)
             if why:
@@ -148,6 +148,10 @@ def _patches(m: fb.Model, plan: RenamePlan, source: str) -> tuple[dict[int, str]
     if problems:
         raise InvalidInput(source, problems)
 
+    problems += _field_problems(m, patches)
+    if problems:
+        raise InvalidInput(source, problems)
+
     for (sg, index), name in tensor_renames.items():
         tensor = m.subgraphs[sg].tensors[index]
         if not tensor.name_field:
@@ -157,13 +161,33 @@ def _patches(m: fb.Model, plan: RenamePlan, source: str) -> tuple[dict[int, str]
     return patches, changes, after
 
 
+def _field_problems(m: fb.Model, patches: Mapping[int, str]) -> list[Problem]:
+    """A name to patch must have its own field: absent (0) would patch the root table; a field that two
+    signatures share (one TensorMap table referenced twice) would rename both."""
+    problems = []
+    if 0 in patches:
+        problems.append(Problem("", f"the new name {patches[0][:100]!r} has no field to go in: its old name is absent "
+                                    "from the file (an empty name), and patching would corrupt the file"))
+    uses: dict[int, int] = {}
+    for s in m.signatures:
+        for pos in (s.key_field, *(t.name_field for t in s.inputs), *(t.name_field for t in s.outputs)):
+            if pos:
+                uses[pos] = uses.get(pos, 0) + 1
+    shared = sorted(pos for pos in patches if uses.get(pos, 0) > 1)
+    if shared:
+        problems.append(Problem("", f"{len(shared)} name(s) to rename are stored once and shared by several signatures "
+                                    "(a deduplicated file); renaming one would rename all, so nothing was renamed"))
+    return problems
+
+
 def _string(text: str) -> bytes:
     data = text.encode("utf-8")
     blob = struct.pack("<I", len(data)) + data + b"\0"
     return blob + b"\0" * (-len(blob) % 4)
 
 
-def _write(source: Path, target: Path, m: fb.Model, patches: Mapping[int, str]) -> int:
+def _write(source: Path, target: Path, m: fb.Model, patches: Mapping[int, str],
+           after: Mapping[str, Mapping[str, list[str]]], *, replace: bool) -> int:
     """Copy the file, append the new strings where they can go, and patch the offset fields."""
     external = sorted(b.offset for b in m.buffers if b.offset > 1)
     size = source.stat().st_size
@@ -195,9 +219,32 @@ def _write(source: Path, target: Path, m: fb.Model, patches: Mapping[int, str]) 
             for pos, value in offsets:
                 dst.seek(pos)
                 dst.write(struct.pack("<Q", value + shift))
+        _check_written(tmp, after, str(source))  # before it takes the target's name
 
-    write_atomic(target, fill)
+    write_atomic(target, fill, replace=replace)
     return size + len(blob)
+
+
+def _check_written(path: Path, after: Mapping[str, Mapping[str, list[str]]], source: str) -> None:
+    """Re-read the written file; refuse it unless it parses with exactly the intended names."""
+    try:
+        m = fb.read_model(path)
+    except LitesigError as e:
+        raise LitesigError(f"{source}: the renamed file would not parse ({e}); nothing was written") from None
+    got = {s.key: {"inputs": [t.name for t in s.inputs], "outputs": [t.name for t in s.outputs]} for s in m.signatures}
+    want = {k: {"inputs": list(v.get("inputs", [])), "outputs": list(v.get("outputs", []))} for k, v in after.items()}
+    if got != want:
+        raise LitesigError(f"{source}: the renamed file does not have the intended names (shared or unusual "
+                           f"structure); nothing was written")
+
+
+def _in_place_note(source: Path, in_place: bool) -> list[str]:
+    if not in_place:
+        return []
+    note = "in place: the file keeps its mode and owner"
+    if source.is_symlink():
+        note += f"; written through the symlink to {os.path.realpath(source)}"
+    return [note]
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, offset: int, length: int) -> None:
@@ -265,7 +312,7 @@ def add_signature(
     parsed = fb.read_model(source)
     problems = []
     if parsed.signatures:
-        problems.append(Problem("--add-signature", f"the model already has signatures ({', '.join(s.key for s in parsed.signatures)}); rename them instead"))
+        problems.append(Problem("--add-signature", f"the model already has signatures ({listing(s.key for s in parsed.signatures)}); rename them instead"))
     if not parsed.subgraphs:
         problems.append(Problem("--add-signature", "the model has no subgraph"))
     main = parsed.subgraphs[0] if parsed.subgraphs else None

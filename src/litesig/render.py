@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
 
+from ._terminal import for_terminal as escape  # every name and path shown goes through it
 from .model_info import ModelInfo, QuantInfo, TensorInfo
 
 
@@ -26,12 +26,15 @@ def _quant(q: QuantInfo | None) -> str:
 
 def _tensor_rows(table: Table, kind: str, tensors: dict[str, TensorInfo]) -> None:
     for t in tensors.values():
-        table.add_row(kind, escape(t.name), t.dtype, str(t.shape), escape(t.tensor), _quant(t.quantization))
+        table.add_row(kind, escape(t.name), t.dtype, escape(str(t.shape)), escape(t.tensor), _quant(t.quantization))
 
 
-def signatures_table(info: ModelInfo) -> list[Table]:
+SHOWN = 100  # signatures, operators and warnings drawn as tables at most; --json has them all
+
+
+def signatures_table(info: ModelInfo, limit: int | None = None) -> list[Table]:
     tables = []
-    for sig in info.signatures.values():
+    for sig in list(info.signatures.values())[:limit]:
         table = Table(title=f"signature [bold]{escape(sig.name)}[/] (subgraph {sig.subgraph})", title_justify="left")
         for col in ("", "name", "dtype", "shape", "tensor", "quantization"):
             table.add_column(col)
@@ -51,31 +54,35 @@ def model_info(console: Any, info: ModelInfo) -> None:
                       f"activations {'/'.join(p.activations)}")
     if info.model_name or info.model_description:
         console.print(f"metadata: {escape(info.model_name or '')} {escape(info.model_description or '')}")
-    for table in signatures_table(info):
+    tables = signatures_table(info, limit=SHOWN)
+    for table in tables:
         console.print(table)
+    if len(info.signatures) > len(tables):
+        console.print(f"... and {len(info.signatures) - len(tables):,} more signatures (--json lists all)")
     if info.main_subgraph is not None:
         table = Table(title="no signatures; subgraph 0 takes and gives, in order (name them with rename --add-signature):", title_justify="left")
         for col in ("", "tensor", "dtype", "shape", "quantization"):
             table.add_column(col)
         for kind, tensors in (("input", info.main_subgraph.inputs), ("output", info.main_subgraph.outputs)):
             for t in tensors.values():
-                table.add_row(kind, escape(t.tensor), t.dtype, str(t.shape), _quant(t.quantization))
+                table.add_row(kind, escape(t.tensor), t.dtype, escape(str(t.shape)), _quant(t.quantization))
         console.print(table)
     ops = Table(title="operators", title_justify="left")
     ops.add_column("op")
     ops.add_column("count", justify="right")
-    for name, count in info.ops.items():
+    for name, count in list(info.ops.items())[:SHOWN]:
         flag = " [yellow](Flex)[/]" if name in info.flex_ops else (" [yellow](custom)[/]" if name in info.custom_ops else "")
         ops.add_row(escape(name) + flag, str(count))
     console.print(ops)
     if info.runtime is not None:
         runtime_requirement(console, info.runtime)
     if info.metadata:
-        console.print("metadata entries: " + ", ".join(escape(m) for m in info.metadata))
+        console.print("metadata entries: " + ", ".join(escape(m) for m in info.metadata[:SHOWN])
+                      + (f" ... and {len(info.metadata) - SHOWN:,} more" if len(info.metadata) > SHOWN else ""))
     if info.warnings:
         console.print(f"[bold yellow]{len(info.warnings)} warning(s)[/]")
-        for w in info.warnings:
-            console.print(f"  [yellow]{w.code}[/]: {escape(w.message)}\n    fix: {escape(w.fix)}")
+        for w in info.warnings[:SHOWN]:
+            console.print(f"  [yellow]{w.code}[/]: {escape(w.message, 2000)}\n    fix: {escape(w.fix, 2000)}")
     else:
         console.print("[green]no warnings[/]")
 
@@ -139,6 +146,7 @@ def verification(console: Any, report: Any) -> None:
         console.print(f"[cyan]quantization:[/] {escape(note)}")
     for case in report.cases:
         if case.error:
+            console.print(f"[red]{escape(case.signature)} {escape(str(case.input_shapes))}: {escape(case.error, 2000)}[/]")
             console.print(f"[red]{escape(case.signature)} {escape(str(case.input_shapes))}: {escape(case.error)}[/]")
 
 
@@ -175,7 +183,7 @@ def converted(console: Any, result: Any) -> None:
         verification(console, result.verification)
     console.print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items()))
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}")
+        console.print(f"[yellow]note:[/] {escape(note, 2000)}")
 
 
 def demo(console: Any, outcome: Any) -> None:

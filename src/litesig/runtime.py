@@ -15,7 +15,7 @@ from . import flatbuffer as fb
 from . import _isolate
 from ._arrays import shape_fits
 from ._io import captured_stderr, describe, read_model_bytes
-from .errors import InvalidInput, LitesigError, NotATFLiteModel, Problem, SignatureNotFound
+from .errors import InvalidInput, LitesigError, NotATFLiteModel, Problem, SignatureNotFound, listing
 from .validate import validate
 
 
@@ -74,7 +74,7 @@ class Runner:
                 return self._signatures[0]
             if not self._signatures:
                 raise LitesigError(f"{self.source}: the model has no signatures (add one with `litesig rename --add-signature`)")
-            raise LitesigError(f"{self.source}: the model has {len(self._signatures)} signatures ({', '.join(self._signatures)}); choose one with --signature")
+            raise LitesigError(f"{self.source}: the model has {len(self._signatures)} signatures ({listing(self._signatures)}); choose one with --signature")
         if signature not in self._signatures:
             raise SignatureNotFound(signature, self._signatures)
         return signature
@@ -186,10 +186,13 @@ def _describe_inputs(details: Mapping[str, TensorDetail]) -> str:
 
 
 def _signature_keys_in_file_order(model: fb.Model | None, interpreter: Any) -> list[str]:
-    """LiteRT lists signatures alphabetically; the file's own order is what the author declared."""
-    listed = list(interpreter.get_signature_list())
-    in_file = [s.key for s in model.signatures] if model is not None else []
-    return in_file if sorted(in_file) == sorted(listed) else listed
+    """LiteRT lists signatures alphabetically; the file's own order is what the author declared.
+
+    The file was validated (keys unique), so its own list is LiteRT's; asking LiteRT costs O(n) per call.
+    """
+    if model is not None:
+        return [s.key for s in model.signatures]
+    return list(interpreter.get_signature_list())
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ check here cannot foresee is caught by running LiteRT in a child process first (
 from __future__ import annotations
 
 from . import flatbuffer as fb
-from ._limits import MAX_RANK, max_tensor_bytes, mib, shape_bytes
+from ._limits import MAX_RANK, max_signatures, max_tensor_bytes, mib, shape_bytes
 from ._schema import TENSOR_TYPES
 from .errors import NotATFLiteModel
 
@@ -42,6 +42,10 @@ def problems_of(model: fb.Model) -> list[str]:
     out: list[str] = []
     if not model.subgraphs:
         out.append("the model has no subgraph")
+    if len(model.signatures) > max_signatures():
+        out.append(f"{len(model.signatures):,} signatures, more than {max_signatures():,} "
+                   f"(LiteRT's loader slows down quadratically; raise the limit with LITESIG_MAX_SIGNATURES)")
+        return out
     limit = max_tensor_bytes()
     for si, sg in enumerate(model.subgraphs):
         where_sg = f"subgraph {si}"
