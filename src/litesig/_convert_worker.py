@@ -8,6 +8,7 @@ job.json and calibration.npz; the child writes model.tflite, or error.txt and ex
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,7 +20,23 @@ from .errors import ConversionFailed
 from .spec import ConvertOptions
 
 
+def die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this worker when its parent dies (PR_SET_PDEATHSIG), so a killed convert
+    leaves no orphan computing for minutes; exit at once if the parent is already gone."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if parent and os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def main(job_dir: str) -> int:
+    die_with_parent(int(os.environ.get("LITESIG_PARENT_PID", "0") or 0))
     job = Path(job_dir)
     spec = json.loads((job / "job.json").read_text())
     options = ConvertOptions(optimize=spec["optimize"], select_tf_ops=spec["select_tf_ops"], target_runtime=spec.get("target_runtime"))

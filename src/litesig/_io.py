@@ -134,6 +134,25 @@ def _clean_stale(target: Path) -> None:
                 os.unlink(entry.path)
 
 
+def temp_dir_prefix() -> str:
+    """Prefix for a run's temporary folder ("litesig-<pid>-"); folders of dead runs are removed first."""
+    import shutil
+    import tempfile
+
+    base = tempfile.gettempdir()
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        entries = []
+    for entry in entries:
+        parts = entry.name.split("-")
+        if len(parts) >= 3 and parts[0] == "litesig" and parts[1].isdigit() and entry.is_dir(follow_symlinks=False):
+            pid = int(parts[1])
+            if pid != os.getpid() and not _alive(pid) and entry.stat(follow_symlinks=False).st_uid == os.getuid():
+                shutil.rmtree(entry.path, ignore_errors=True)
+    return f"litesig-{os.getpid()}-"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 
-from ._io import check_writable, write_atomic
+from ._io import check_writable, temp_dir_prefix, write_atomic
 from ._messages import framework_message
 from .errors import ConversionFailed, InvalidInput, LitesigError, Problem, VerificationFailed
 from .io_types import io_problems, set_io_dtypes, wanted_io_dtypes, with_flag_io_dtypes
@@ -166,7 +166,7 @@ def convert(
     calibrate = options.optimize == "int8" or (quantizing and needs_calibration(options.optimize, options.recipe))
     calibration_data = load_calibration(options, [(p.name, p.inputs) for p in plans]) if calibrate else None
 
-    with tempfile.TemporaryDirectory(prefix="litesig-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=temp_dir_prefix()) as tmp:  # a killed run's folder is removed by the next
         saved = Path(tmp) / "saved_model"
         with _timed(timings, "save"):
             say("Saving the wrapped SavedModel")

@@ -345,15 +345,10 @@ def load_rename_map(path: str | os.PathLike[str]) -> RenamePlan:
         inputs = { input_layer = "image" }
         outputs = { output_0 = "probs" }
     """
-    from .spec import tomllib
+    from .spec import read_toml
 
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInput(str(path), [Problem("", "no such file")]) from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise InvalidInput(str(path), [Problem("", f"not a readable TOML file: {e}")]) from None
+    data = read_toml(path)
     problems = []
     signatures: dict[str, str] = {}
     inputs: dict[tuple[str | None, str], str] = {}

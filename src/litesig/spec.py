@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ._names import name_problem
-from .errors import InvalidInput, Problem
+from .errors import InvalidInput, LitesigError, Problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -142,6 +142,29 @@ class Spec:
         raise SignatureNotFound(name, [s.name for s in self.signatures])
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's table: a regular file of sane size (LITESIG_MAX_TEXT_MB), or InvalidInput saying why."""
+    from ._io import read_text
+    from ._limits import max_text_bytes
+
+    try:
+        return tomllib.loads(read_text(path, max_text_bytes(), "TOML file"))
+    except FileNotFoundError:
+        raise InvalidInput(str(path), [Problem("", "no such file")]) from None
+    except IsADirectoryError:
+        raise InvalidInput(str(path), [Problem("", "is a directory, expected a TOML file")]) from None
+    except OSError as e:
+        raise InvalidInput(str(path), [Problem("", f"cannot read: {e.strerror or e}")]) from None
+    except UnicodeDecodeError as e:
+        raise InvalidInput(str(path), [Problem("", f"not UTF-8 text: {e}")]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput(str(path), [Problem("", f"not valid TOML: {e}")]) from None
+    except RecursionError:
+        raise InvalidInput(str(path), [Problem("", "not valid TOML: nested too deeply")]) from None
+    except LitesigError as e:  # a FIFO, a device, too large
+        raise InvalidInput(str(path), [Problem("", str(e).removeprefix(f"{path}: "))]) from None
+
+
 def load_spec(path: str | os.PathLike[str]) -> Spec:
     """Read a TOML spec file; relative paths in it are relative to its folder.
 
@@ -149,14 +172,7 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
         InvalidInput: listing every problem, each with its key path.
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidInput(str(path), [Problem("", "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InvalidInput(str(path), [Problem("", f"cannot read: {e}")]) from None
-    except tomllib.TOMLDecodeError as e:
-        raise InvalidInput(str(path), [Problem("", f"not valid TOML: {e}")]) from None
+    data = read_toml(path)
     return spec_from_dict(data, base_dir=path.parent, source=str(path))
 
 

@@ -67,7 +67,10 @@ def run_converter_isolated(saved: Path, keys: list[str], options: ConvertOptions
     arrays = {f"{sig}/{i}/{name}": array for sig, samples in calibration.items()
               for i, sample in enumerate(samples) for name, array in sample.items()}
     np.savez(job / "calibration.npz", **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds too narrowly
-    proc = subprocess.run([sys.executable, "-m", "litesig._convert_worker", str(job)], capture_output=True, text=True)
+    import os
+
+    proc = subprocess.run([sys.executable, "-m", "litesig._convert_worker", str(job)], capture_output=True, text=True,
+                          env={**os.environ, "LITESIG_PARENT_PID": str(os.getpid())})  # the worker dies with us
     if proc.returncode == 0:
         return (job / "model.tflite").read_bytes()
     if proc.returncode == 3:
