@@ -83,9 +83,13 @@ def unreadable(path: Path, error: OSError, kind: type[LitesigError] = LitesigErr
 def check_writable(path: str | os.PathLike[str], *, force: bool) -> Path:
     """Refuse to overwrite an existing file unless force; return the path."""
     path = Path(path)
-    if path.exists() and not force:
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as e:  # e.g. a name too long
+        raise unwritable(path, e) from None
+    if exists and not force:
         raise OutputExists(str(path))
-    if path.is_dir():
+    if is_dir:
         raise LitesigError(f"{path}: is a directory; give a file name such as {path / 'model.tflite'}")
     return path
 

@@ -1,28 +1,27 @@
-"""Crash isolation: the first load and the first run of a model happen in a forked child.
+"""Crash isolation: a forked child loads and runs each model first, so a LiteRT crash is an error, not a death.
 
 LiteRT is C++: a model that slips past validation can still make it segfault, abort or allocate
 without bound, which would kill the caller with no word about the file. So before the in-process
-interpreter sees a model (and before each new signature/input shapes combination first runs), a
-forked child does the same work, under an address-space limit (LITESIG_MAX_MEMORY_MB) and a time
-limit (LITESIG_PROBE_TIMEOUT). A child killed by a signal becomes a clear error naming the file;
-a child that merely raised is ignored, since the in-process call raises the same error with its
-message. Forking costs a few milliseconds (see README); the timed loop of bench is never isolated.
+interpreter sees a model, a forked child (a `Probe`) loads it and allocates every subgraph, under
+an address-space limit (LITESIG_MAX_MEMORY_MB) and a time limit (LITESIG_PROBE_TIMEOUT); and before
+a signature first runs on new input shapes in-process, the child runs that same call. A dead child
+becomes a clear error naming the file. The child keeps its interpreter between calls, so a check
+costs one invoke plus a pipe, not a reload; bench's timed loop is never isolated (see README).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import tempfile
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from ._limits import isolate, max_memory_bytes, mib, probe_timeout
 from .errors import LitesigError
-
-_EXCEPTION, _NO_MEMORY = 3, 4
-
 
 class RuntimeCrash(LitesigError):
     """LiteRT crashed, ran out of its memory allowance or hung on a model (seen in an isolated child)."""
@@ -32,41 +31,88 @@ def available() -> bool:
     return isolate() and hasattr(os, "fork")
 
 
-def probe(content: bytes, source: str, *, num_threads: int | None = None, subgraphs: int = 1,
-          feeds: Mapping[str, Mapping[str, Any]] | None = None) -> float:
-    """Load the model and allocate its `subgraphs` (or run each signature of `feeds` once) in a forked child.
+class Probe:
+    """A forked child holding its own LiteRT interpreter of the model: the canary for the parent's.
 
-    Returns the milliseconds it took; 0 if isolation is off (LITESIG_ISOLATE=0) or unavailable.
-
-    Raises:
-        RuntimeCrash: the child died of a signal, exceeded the memory limit or the time limit.
+    Created once per model (the load and allocation happen there first); `run` sends one call's
+    inputs over a pipe and waits for the child's word. A child that dies (a signal, the memory
+    limit) or exceeds the time limit becomes a RuntimeCrash naming the file. A call that merely
+    raised in the child is not an error here: the in-process call raises it again, with its message.
     """
-    if not available():
-        return 0.0
-    start = time.perf_counter()
-    with tempfile.TemporaryFile() as log:
+
+    def __init__(self, content: bytes, source: str, *, num_threads: int | None, subgraphs: int):
+        self.source = source
+        self.pid = 0
+        start = time.perf_counter()
+        self._log = tempfile.TemporaryFile()
+        to_child_r, to_child_w = os.pipe()
+        to_parent_r, to_parent_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: never returns
-            _child(content, num_threads, subgraphs, feeds, log.fileno())
-        status = _wait(pid, probe_timeout())
-        if status is None:
-            raise RuntimeCrash(f"{source}: LiteRT did not finish {_what(feeds)} within {probe_timeout():.0f} s "
+            os.close(to_child_w)
+            os.close(to_parent_r)
+            _serve(content, num_threads, subgraphs, self._log.fileno(), to_child_r, to_parent_w)
+        os.close(to_child_r)
+        os.close(to_parent_w)
+        self.pid, self._send, self._recv = pid, os.fdopen(to_child_w, "wb"), os.fdopen(to_parent_r, "rb")
+        self._finalizer = weakref.finalize(self, _stop, pid, self._send, self._recv, self._log)
+        self._await("loading the model")
+        self.load_ms = (time.perf_counter() - start) * 1000
+
+    def run(self, signature: str, arrays: Mapping[str, Any]) -> float:
+        """Run `signature` once on `arrays` in the child; the milliseconds it took."""
+        import pickle
+
+        start = time.perf_counter()
+        what = f"running signature {signature[:100]!r}"
+        try:
+            pickle.dump((signature, dict(arrays)), self._send, protocol=pickle.HIGHEST_PROTOCOL)
+            self._send.flush()
+        except (BrokenPipeError, OSError):
+            pass  # the child is gone: _await says how
+        self._await(what)
+        return (time.perf_counter() - start) * 1000
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def _await(self, what: str) -> None:
+        import select
+
+        ready, _, _ = select.select([self._recv], [], [], probe_timeout())
+        word = self._recv.read(1) if ready else None
+        if word in (b"k", b"e"):  # done (or raised: the parent will raise the same)
+            return
+        if word == b"m":
+            self.close()
+            raise RuntimeCrash(f"{self.source}: LiteRT needs more than {mib(max_memory_bytes())} while {what} "
+                               f"(raise the limit with LITESIG_MAX_MEMORY_MB)")
+        if word is None:
+            self.close()
+            raise RuntimeCrash(f"{self.source}: LiteRT did not finish {what} within {probe_timeout():.0f} s "
                                f"(LITESIG_PROBE_TIMEOUT); the model is refused")
-        log.seek(0)
-        said = _last_line(log.read(65536))
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        raise RuntimeCrash(f"{source}: LiteRT crashed ({name}) while {_what(feeds)}; the model is malformed or "
-                           f"unsupported{': ' + said if said else ''}")
-    if os.WEXITSTATUS(status) == _NO_MEMORY:
-        raise RuntimeCrash(f"{source}: LiteRT needs more than {mib(max_memory_bytes())} while {_what(feeds)} "
-                           f"(raise the limit with LITESIG_MAX_MEMORY_MB)")
-    return (time.perf_counter() - start) * 1000
+        _, status = os.waitpid(self.pid, 0)
+        self._finalizer.detach()
+        self._log.seek(0)
+        said = _last_line(self._log.read(65536))
+        self._log.close()
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            raise RuntimeCrash(f"{self.source}: LiteRT crashed ({name}) while {what}; the model is malformed or "
+                               f"unsupported{': ' + said if said else ''}")
+        raise RuntimeCrash(f"{self.source}: LiteRT's isolated check ended (exit {os.WEXITSTATUS(status)}) while {what}"
+                           f"{': ' + said if said else ''}")
 
 
-def _what(feeds: Mapping[str, Any] | None) -> str:
-    return "loading the model" if not feeds else f"running signature {', '.join(feeds)}"[:200]
+def _stop(pid: int, send: Any, recv: Any, log: Any) -> None:
+    for f in (send, recv, log):
+        with contextlib.suppress(OSError):
+            f.close()
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        os.waitpid(pid, 0)
 
 
 def _last_line(raw: bytes) -> str:
@@ -75,40 +121,48 @@ def _last_line(raw: bytes) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _wait(pid: int, timeout: float) -> int | None:
-    deadline = time.monotonic() + timeout
-    delay = 0.0005
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return status
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return None
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)
+def _serve(content: bytes, num_threads: int | None, subgraphs: int, log_fd: int, requests: int, replies: int) -> None:
+    """The child: load, allocate every subgraph, then run calls until the pipe closes. Never returns."""
+    import pickle
 
-
-def _child(content: bytes, num_threads: int | None, subgraphs: int, feeds: Mapping[str, Mapping[str, Any]] | None, log_fd: int) -> None:
     code = 0
     try:
         os.dup2(log_fd, 2)
         os.dup2(log_fd, 1)
         _limit_memory()
-        from ai_edge_litert.interpreter import Interpreter
+        out = os.fdopen(replies, "wb", buffering=0)
+        inp = os.fdopen(requests, "rb")
+        try:
+            from ai_edge_litert.interpreter import Interpreter
 
-        interpreter = Interpreter(model_content=content, num_threads=num_threads)
-        if feeds is None:  # allocate every subgraph once (not once per signature: files may hold thousands)
-            for index in range(subgraphs):
+            interpreter = Interpreter(model_content=content, num_threads=num_threads)
+            cache_signature_list(interpreter)
+            for index in range(subgraphs):  # every subgraph once, not once per signature (files may hold thousands)
                 interpreter._interpreter.AllocateTensors(index)
-        else:
-            for key, feed in feeds.items():
-                invoke(interpreter.get_signature_runner(key), feed)
-    except MemoryError:
-        code = _NO_MEMORY
-    except BaseException as e:  # the parent repeats the call in-process and reports it
-        code = _NO_MEMORY if "memory" in str(e).lower() and "alloc" in str(e).lower() else _EXCEPTION
+            out.write(b"k")
+        except MemoryError:
+            out.write(b"m")
+            os._exit(0)
+        except BaseException:
+            out.write(b"e")
+            os._exit(0)
+        runners: dict[str, Any] = {}
+        while True:
+            try:
+                signature, arrays = pickle.load(inp)
+            except (EOFError, OSError):
+                break
+            try:
+                if signature not in runners:
+                    runners[signature] = interpreter.get_signature_runner(signature)
+                invoke(runners[signature], arrays)
+                out.write(b"k")
+            except MemoryError:
+                out.write(b"m")
+            except BaseException as e:  # the parent repeats the call in-process and reports it
+                out.write(b"m" if "alloc" in str(e).lower() and "memory" in str(e).lower() else b"e")
+    except BaseException:
+        code = 1
     os._exit(code)
 
 
@@ -121,6 +175,16 @@ def _limit_memory() -> None:
         limit = vm + max_memory_bytes()
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (OSError, ValueError):
+        pass
+
+
+def cache_signature_list(interpreter: Any) -> None:
+    """Make get_signature_runner O(1): LiteRT rebuilds the whole signature list (quadratic in the
+    number of signatures) on every call, though it never changes for an interpreter's life."""
+    try:
+        full = interpreter._get_full_signature_list()
+        interpreter._get_full_signature_list = lambda: full
+    except (AttributeError, RuntimeError, ValueError):
         pass
 
 

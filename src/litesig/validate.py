@@ -90,8 +90,12 @@ def problems_of(model: fb.Model) -> list[str]:
                 elif o in op.inputs:
                     out.append(f"{where} reads and writes tensor {o}")
     for s in model.signatures:
+        if "\0" in s.key:
+            out.append(f"signature {_clip(s.key)!r} has a NUL character in its key, where LiteRT cuts it")
         for kind, maps in (("input", s.inputs), ("output", s.outputs)):
             names = [m.name for m in maps]
+            if any("\0" in n for n in names):
+                out.append(f"signature {_clip(s.key)!r} has an {kind} name with a NUL character, where LiteRT cuts it")
             if len(set(names)) != len(names):
                 out.append(f"signature {_clip(s.key)!r} names two {kind}s the same")
         if len(out) > 200:

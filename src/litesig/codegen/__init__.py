@@ -123,6 +123,11 @@ def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature
                            "call the model from Swift through the C API, or generate --lang c")
     if lang not in LANGUAGES:
         raise LitesigError(f"unknown language {lang!r}; expected one of {', '.join(LANGUAGES)}")
+    from .. import flatbuffer as fb
+    from .._io import describe
+    from ..validate import validate
+
+    validate(fb.read_model(model), describe(model))  # a file LiteRT would refuse (or a 4M-dim shape) gets no code
     info = inspect(model)
     if not info.signatures:
         raise LitesigError(f"{info.path}: the model has no signatures; add one with `litesig rename --add-signature`")
