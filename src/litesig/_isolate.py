@@ -129,6 +129,9 @@ def _serve(content: bytes, num_threads: int | None, subgraphs: int, log_fd: int,
     try:
         os.dup2(log_fd, 2)
         os.dup2(log_fd, 1)
+        import faulthandler
+
+        faulthandler.disable()  # a crash here is expected news for the parent, not a Python dump on its terminal
         _limit_memory()
         out = os.fdopen(replies, "wb", buffering=0)
         inp = os.fdopen(requests, "rb")
