@@ -44,6 +44,11 @@ def _child(argv: list[str], out_dir: str) -> None:
         os._exit(code if isinstance(code, int) else 1)
 
 
+def _read(folder: str, name: str) -> str:
+    with open(os.path.join(folder, name), "rb") as f:
+        return f.read(50_000_000).decode("utf-8", errors="replace")
+
+
 def run(jobs: list[dict], limit: float) -> list[dict]:
     import litesig.cli  # noqa: F401  imported once, before forking
     import ai_edge_litert.interpreter  # noqa: F401
@@ -70,12 +75,9 @@ def run(jobs: list[dict], limit: float) -> list[dict]:
             time.sleep(0.005)
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
-        def read(name: str) -> str:
-            with open(os.path.join(job["out"], name), "rb") as f:
-                return f.read(50_000_000).decode("utf-8", errors="replace")
-
         results.append({"argv": job["argv"], "code": code, "hang": hang, "seconds": round(time.monotonic() - start, 3),
-                        "peak_mib": round(usage.ru_maxrss / 1024, 1), "stdout": read("stdout"), "stderr": read("stderr")})
+                        "peak_mib": round(usage.ru_maxrss / 1024, 1), "stdout": _read(job["out"], "stdout"),
+                        "stderr": _read(job["out"], "stderr")})
     return results
 
 
