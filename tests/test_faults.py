@@ -231,3 +231,34 @@ def test_bench_peak_memory_is_its_own_not_its_parents(model):
 
     assert json.loads(r.stdout)["peak_rss_mib"] < 300
     assert hog.sum() > 0
+
+
+def test_the_int8_worker_dies_with_its_parent(tmp_path):
+    """A convert killed mid-calibration must not leave its worker computing (PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux-only")
+    pid_file = tmp_path / "worker.pid"
+    worker = ("import os, sys, time; from litesig._convert_worker import die_with_parent; "
+              f"die_with_parent(int(sys.argv[1])); open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)")
+    parent = ("import os, subprocess, sys, time; "
+              f"subprocess.Popen([sys.executable, '-c', {worker!r}, str(os.getpid())]); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", parent], env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    worker_pid = int(pid_file.read_text())
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker_pid, 0)
+        except ProcessLookupError:
+            return
+        with open(f"/proc/{worker_pid}/stat") as f:
+            if f.read().split(")")[-1].split()[0] == "Z":  # a zombie: dead, waiting for init to reap it
+                return
+        time.sleep(0.05)
+    os.kill(worker_pid, signal.SIGKILL)
+    raise AssertionError("the worker outlived its parent")
