@@ -43,6 +43,8 @@ class Probe:
     def __init__(self, content: bytes, source: str, *, num_threads: int | None, subgraphs: int):
         self.source = source
         self.pid = 0
+        self.alive = True  # False once the child has stopped: after a load error (the process then raises it too)
+        self.crash: RuntimeCrash | None = None  # once seen, every later call raises it again
         start = time.perf_counter()
         self._log = tempfile.TemporaryFile()
         to_child_r, to_child_w = os.pipe()
@@ -63,6 +65,10 @@ class Probe:
         """Run `signature` once on `arrays` in the child; the milliseconds it took."""
         import pickle
 
+        if self.crash is not None:
+            raise self.crash
+        if not self.alive:
+            return 0.0
         start = time.perf_counter()
         what = f"running signature {signature[:100]!r}"
         try:
@@ -77,11 +83,24 @@ class Probe:
         self._finalizer()
 
     def _await(self, what: str) -> None:
+        try:
+            self._await_word(what)
+        except RuntimeCrash as e:
+            self.crash, self.alive = e, False
+            raise
+
+    def _await_word(self, what: str) -> None:
         import select
 
         ready, _, _ = select.select([self._recv], [], [], probe_timeout())
         word = self._recv.read(1) if ready else None
-        if word in (b"k", b"e"):  # done (or raised: the parent will raise the same)
+        if word == b"k":
+            return
+        if word == b"e" and what == "loading the model":  # the child stopped; the in-process load raises the same
+            self.alive = False
+            self.close()
+            return
+        if word == b"e":  # the call raised: the in-process call raises it again, with its message
             return
         if word == b"m":
             self.close()
@@ -140,8 +159,16 @@ def _serve(content: bytes, num_threads: int | None, subgraphs: int, log_fd: int,
 
             interpreter = Interpreter(model_content=content, num_threads=num_threads)
             cache_signature_list(interpreter)
+        except MemoryError:
+            out.write(b"m")
+            os._exit(0)
+        except BaseException:  # the in-process load fails the same way, with its message
+            out.write(b"e")
+            os._exit(0)
+        try:
             for index in range(subgraphs):  # every subgraph once, not once per signature (files may hold thousands)
-                interpreter._interpreter.AllocateTensors(index)
+                with contextlib.suppress(ValueError, RuntimeError):  # e.g. a subgraph that needs state set first
+                    interpreter._interpreter.AllocateTensors(index)
             out.write(b"k")
         except MemoryError:
             out.write(b"m")

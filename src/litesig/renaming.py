@@ -187,7 +187,7 @@ def _string(text: str) -> bytes:
 
 
 def _write(source: Path, target: Path, m: fb.Model, patches: Mapping[int, str],
-           after: Mapping[str, Mapping[str, list[str]]], *, replace: bool) -> int:
+           after: Mapping[str, Mapping[str, list[str]]] | None = None, *, replace: bool = True) -> int:
     """Copy the file, append the new strings where they can go, and patch the offset fields."""
     external = sorted(b.offset for b in m.buffers if b.offset > 1)
     size = source.stat().st_size
@@ -219,7 +219,8 @@ def _write(source: Path, target: Path, m: fb.Model, patches: Mapping[int, str],
             for pos, value in offsets:
                 dst.seek(pos)
                 dst.write(struct.pack("<Q", value + shift))
-        _check_written(tmp, after, str(source))  # before it takes the target's name
+        if after is not None:
+            _check_written(tmp, after, str(source))  # before it takes the target's name
 
     write_atomic(target, fill, replace=replace)
     return size + len(blob)
