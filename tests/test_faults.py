@@ -262,3 +262,11 @@ def test_the_int8_worker_dies_with_its_parent(tmp_path):
         time.sleep(0.05)
     os.kill(worker_pid, signal.SIGKILL)
     raise AssertionError("the worker outlived its parent")
+
+
+def test_inspect_says_what_run_would_refuse():
+    from litesig.model_info import inspect
+
+    codes = [w.code for w in inspect(CASES["op_inputs_all_optional"]()).warnings]
+    assert "refused" in codes
+    assert "refused" not in [w.code for w in inspect(tiny_model()).warnings]

@@ -247,6 +247,13 @@ def _support_metadata(model: str | os.PathLike[str] | bytes, m: fb.Model) -> dic
 
 def _with_warnings(info: ModelInfo, m: fb.Model) -> ModelInfo:
     w = info.warnings
+    from .validate import problems_of
+
+    refused = problems_of(m)  # what run/bench/verify/codegen would refuse before LiteRT sees the file
+    if refused:
+        more = f" (and {len(refused) - 5} more)" if len(refused) > 5 else ""
+        w.append(Warning("refused", "litesig refuses to give this file to LiteRT, which could fail or crash on it: "
+                         + "; ".join(refused[:5]) + more, "rebuild the file with a converter; it is malformed or unsupported"))
     if not info.signatures:
         main = info.main_subgraph
         ins = ",".join(f"in{i}" for i in range(len(main.inputs))) if main else "a"
