@@ -108,7 +108,7 @@ def merge(
     zip_bytes, names = _associated_zip(inputs[metadata_from])
     if zip_bytes:
         content += b"\0" * (-len(content) % BUFFER_ALIGN) + zip_bytes
-    checks = _check(inputs, plan, content) if check else []
+    checks = _check(inputs, plan, content, f"{out_path} (merged)") if check else []
     if any(not c.identical for c in checks):
         bad = [c for c in checks if not c.identical]
         raise VerificationFailed(f"{out_path} was not written: " + "; ".join(f"signature {c.signature!r}: {c.detail}" for c in bad))
@@ -422,7 +422,7 @@ def _associated_zip(i: _Input) -> tuple[bytes, list[str]]:
 _SIZES = ((1, 1), (2, 3))
 
 
-def _check(inputs: Sequence[_Input], plan: Sequence[_Planned], content: bytes) -> list[SignatureCheck]:
+def _check(inputs: Sequence[_Input], plan: Sequence[_Planned], content: bytes, name: str) -> list[SignatureCheck]:
     import numpy as np
 
     from ._io import captured_stderr
@@ -431,7 +431,7 @@ def _check(inputs: Sequence[_Input], plan: Sequence[_Planned], content: bytes) -
     from .runtime import Runner
 
     with captured_stderr():
-        merged = Runner(content, num_threads=1)
+        merged = Runner(content, num_threads=1, name=name)
     checks = []
     runners: dict[int, Runner] = {}
     for k, source_sig, ios, name in plan:
@@ -443,7 +443,7 @@ def _check(inputs: Sequence[_Input], plan: Sequence[_Planned], content: bytes) -
             try:
                 if source_sig is not None:
                     if k not in runners:
-                        runners[k] = Runner(src.content, num_threads=1)
+                        runners[k] = Runner(src.content, num_threads=1, name=str(src.path))
                     ref = runners[k].run(feed, signature=source_sig)
                 else:
                     outs = run_main_subgraph(src.content, [feed[n] for n, _ in ios[0]], num_threads=1)

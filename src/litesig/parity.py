@@ -478,8 +478,7 @@ def verify_spec(content: bytes, spec: Any, *, tolerance: Tolerance, model_name: 
     """
     from .reference import SpecReference
 
-    runner = Runner(content)
-    runner.source = model_name
+    runner = Runner(content, name=model_name)
     reference = SpecReference(spec)
     signatures = [s.name for s in spec.signatures if s.name in runner.signatures]
     feeds: dict[str, list[dict[str, np.ndarray]]] | None = None

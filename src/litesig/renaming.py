@@ -333,7 +333,7 @@ def add_signature(
     if problems or main is None:
         raise InvalidInput(str(source), problems)
     signature = NewSignature(name, 0, tuple(zip(inputs, main.inputs)), tuple(zip(outputs, main.outputs)))
-    edit = set_signatures(source, target, [signature])
+    edit = set_signatures(source, target, [signature], replace=in_place or force)
     return RenameResult(target, edit.size_bytes, [f"added signature {name} ({edit.shift} bytes inserted after the header; nothing repacked)"],
                         {name: {"inputs": list(inputs), "outputs": list(outputs)}})
 

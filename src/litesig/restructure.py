@@ -232,12 +232,15 @@ def set_signatures(
     signatures: Sequence[NewSignature],
     *,
     keep_existing: bool = True,
+    replace: bool = True,
 ) -> EditResult:
     """Write `model` to `target` with `signatures` added (after the existing ones if `keep_existing`).
 
-    The caller validates names and indices. The write is atomic.
+    The caller validates names and indices. The write is atomic (`replace=False`: never over an
+    existing file, even in a race), and the result is re-read before it takes the target's name:
+    it must parse with exactly the intended signatures.
     """
-    from .renaming import _absolute_offsets, _copy
+    from .renaming import _absolute_offsets, _check_written, _copy
 
     source = Path(model)
     parsed = fb.read_model(source)
@@ -257,6 +260,11 @@ def set_signatures(
             for pos, value in offsets:
                 dst.seek(pos + shift)
                 dst.write(struct.pack("<Q", value + shift))
+        _check_written(tmp, after, str(source))
 
-    write_atomic(target, fill)
+    kept = parsed.signatures if keep_existing else ()
+    after = {s.key: {"inputs": [t.name for t in s.inputs], "outputs": [t.name for t in s.outputs]} for s in kept}
+    for new in signatures:
+        after[new.key] = {"inputs": [n for n, _ in new.inputs], "outputs": [n for n, _ in new.outputs]}
+    write_atomic(target, fill, replace=replace)
     return EditResult(Path(target), size + shift, shift, len(offsets))

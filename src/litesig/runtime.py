@@ -39,10 +39,10 @@ class Runner:
     Calls are serialised with a lock: a LiteRT interpreter's runners must not run concurrently.
     """
 
-    def __init__(self, model: str | os.PathLike[str] | bytes, *, num_threads: int | None = None):
+    def __init__(self, model: str | os.PathLike[str] | bytes, *, num_threads: int | None = None, name: str | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.source = describe(model)
+        self.source = name or describe(model)  # `name`: what messages call the model when it is given as bytes
         content = read_model_bytes(model)
         try:  # validated before LiteRT sees a byte: LiteRT has no verifier and crashes on hostile files
             self.model: fb.Model | None = fb.parse(content)
