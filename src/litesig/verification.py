@@ -114,7 +114,9 @@ def verify_spec(content: bytes, spec: Any, *, tolerance: Tolerance, model_name: 
     """
     from .reference import SpecReference
 
-    runner = Runner(content, name=model_name)
+    # Bytes the converter just wrote, validated like any file; not forked into a probe child, because this
+    # process runs TensorFlow's thread pools and a fork of a multi-threaded process may deadlock.
+    runner = Runner(content, name=model_name, isolate=False)
     reference = SpecReference(spec)
     signatures = [s.name for s in spec.signatures if s.name in runner.signatures]
     feeds: dict[str, list[dict[str, np.ndarray]]] | None = None
