@@ -21,7 +21,7 @@ _EXPORTS = {
     "ModelInfo": "model_info",
     "run": "runtime",
     "Runner": "runtime",
-    "verify": "parity",
+    "verify": "verification",
     "VerifyReport": "parity",
     "Tolerance": "parity",
     "bench": "runtime",
@@ -51,7 +51,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs; at run time 
                          SignatureNotFound, VerificationFailed)
     from .merging import MergeResult, merge
     from .model_info import ModelInfo, inspect
-    from .parity import Tolerance, VerifyReport, verify
+    from .parity import Tolerance, VerifyReport
+    from .verification import verify
     from .renaming import add_signature, rename
     from .runtime import Runner, bench, run
     from .spec import ConvertOptions, Spec, load_spec, spec_from_dict

@@ -460,7 +460,7 @@ def _cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
 
     from rich.markup import escape
 
-    from .parity import verify
+    from .verification import verify
     from .runtime_compat import parse_target
 
     target = parse_target(args.target_runtime)

@@ -462,7 +462,7 @@ def _call_in_graph(model: SourceModel, feeds: Mapping[str, Any]) -> dict[str, An
 
 def _verify(content: bytes, spec: Spec, tolerance: Tolerance, out_path: Path, calibration: Any) -> VerifyReport:
     """Run the file against the source models called as a user calls them (reference.py), never the wrapper."""
-    from .parity import verify_spec
+    from .verification import verify_spec
 
     try:
         return verify_spec(content, spec, tolerance=tolerance, model_name=str(out_path), calibration=calibration)

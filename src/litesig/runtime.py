@@ -39,7 +39,8 @@ class Runner:
     Calls are serialised with a lock: a LiteRT interpreter's runners must not run concurrently.
     """
 
-    def __init__(self, model: str | os.PathLike[str] | bytes, *, num_threads: int | None = None, name: str | None = None):
+    def __init__(self, model: str | os.PathLike[str] | bytes, *, num_threads: int | None = None, name: str | None = None,
+                 isolate: bool = True):
         from ai_edge_litert.interpreter import Interpreter
 
         self.source = name or describe(model)  # `name`: what messages call the model when it is given as bytes
@@ -50,7 +51,7 @@ class Runner:
             raise NotATFLiteModel(f"{self.source}: {e}") from None
         validate(self.model, self.source)
         self._probe = (_isolate.Probe(content, self.source, num_threads=num_threads, subgraphs=len(self.model.subgraphs))
-                       if _isolate.available() else None)  # LiteRT loads it in a child first: a crash there is an error here
+                       if isolate and _isolate.available() else None)  # LiteRT loads it in a child first: a crash there is an error here
         self.isolation_ms = self._probe.load_ms if self._probe else 0.0
         self._probed: set[tuple[str, tuple[tuple[int, ...], ...]]] = set()
         try:
