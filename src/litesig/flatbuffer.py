@@ -282,6 +282,23 @@ def read_model(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -
         raise unreadable(path, e, NotATFLiteModel) from None
 
 
+def metadata_bytes(model: Model, data: str | os.PathLike[str] | bytes | bytearray | memoryview, name: str,
+                   *, max_size: int) -> bytes | None:
+    """The bytes of metadata entry `name` (from the file or its bytes); None if absent, empty or over `max_size`."""
+    entry = next((md for md in model.metadata if md.name == name), None)
+    if entry is None:
+        return None
+    buf = model.buffers[entry.buffer]
+    if buf.nbytes == 0 or buf.nbytes > max_size:
+        return None
+    start = buf.offset if buf.offset > 1 else buf.data_pos
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data[start : start + buf.nbytes])
+    with open(data, "rb") as f:
+        f.seek(start)
+        return f.read(buf.nbytes)
+
+
 def parse(data: bytes | bytearray | mmap.mmap | memoryview) -> Model:
     """Parse a whole .tflite flatbuffer held in memory (or memory-mapped)."""
     buf = _Buf(data)

@@ -224,19 +224,9 @@ def _signature(m: fb.Model, s: fb.SignatureDef) -> SignatureInfo:
 
 def _support_metadata(model: str | os.PathLike[str] | bytes, m: fb.Model) -> dict[str, str | None]:
     """Model name and description from TFLite Support metadata ("TFLITE_METADATA"), where present."""
-    entry = next((md for md in m.metadata if md.name == "TFLITE_METADATA"), None)
-    if entry is None:
+    data = fb.metadata_bytes(m, model, "TFLITE_METADATA", max_size=16 * 1024 * 1024)
+    if data is None:
         return {}
-    buf = m.buffers[entry.buffer]
-    if buf.nbytes == 0 or buf.nbytes > 16 * 1024 * 1024:
-        return {}
-    start = buf.offset if buf.offset > 1 else buf.data_pos
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        data = bytes(model[start : start + buf.nbytes])
-    else:
-        with open(model, "rb") as f:
-            f.seek(start)
-            data = f.read(buf.nbytes)
     try:
         b = fb._Buf(data)
         t = fb._Table(b, b.uoffset(0, "metadata root"), "TFLITE_METADATA")

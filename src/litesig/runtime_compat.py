@@ -197,19 +197,9 @@ def requirement(model: fb.Model, data: bytes | bytearray | memoryview | str | os
 
 def metadata_string(model: fb.Model, data: bytes | bytearray | memoryview | str | os.PathLike[str], name: str) -> str | None:
     """A short metadata entry's bytes as text (NUL-padded, as the converter writes it); None if absent or odd."""
-    entry = next((md for md in model.metadata if md.name == name), None)
-    if entry is None:
+    raw = fb.metadata_bytes(model, data, name, max_size=64)
+    if raw is None:
         return None
-    buf = model.buffers[entry.buffer]
-    if buf.nbytes == 0 or buf.nbytes > 64:
-        return None
-    start = buf.offset if buf.offset > 1 else buf.data_pos
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        raw = bytes(data[start : start + buf.nbytes])
-    else:
-        with open(data, "rb") as f:
-            f.seek(start)
-            raw = f.read(buf.nbytes)
     text = raw.split(b"\0", 1)[0].decode("ascii", errors="replace")
     return text if _RELEASE.match(text) else None
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._messages import framework_message
 from .errors import LitesigError, SignatureNotFound
 
 # Ops whose presence in a signature's graph means calling it changes state or touches files.
@@ -88,18 +89,12 @@ class SourceModel:
             result = self.obj.compute_output_spec(tensor)
         except Exception as e:
             raise LitesigError(f"{self.path}: the model's call cannot be traced symbolically on a {spec.dtype} input of shape "
-                               f"{list(shape)}: {_first_line(e)}") from None
+                               f"{list(shape)}: {framework_message(e)}") from None
         outputs, structure = _keras_outputs(result, None)
         self.outputs, self.output_structure = outputs, structure
         self.inputs = (TensorSig(spec.name, spec.dtype, tuple(shape)),)
         self.declared = True
         return self
-
-
-def _first_line(e: BaseException) -> str:
-    from ._messages import framework_message
-
-    return framework_message(e)
 
 
 def _dims(shape: Any) -> tuple[int, ...] | None:
@@ -220,7 +215,7 @@ class Loader:
             try:
                 self._saved_models[path] = tf.saved_model.load(str(path))
             except Exception as e:
-                raise LitesigError(f"{path}: TensorFlow cannot load the SavedModel: {_first_line(e)}") from None
+                raise LitesigError(f"{path}: TensorFlow cannot load the SavedModel: {framework_message(e)}") from None
         return self._saved_models[path]
 
     def saved_model_signatures(self, path: Path) -> list[str]:
@@ -274,8 +269,6 @@ def _keras_load_error(path: Path, e: Exception, have_code: bool) -> LitesigError
                 if have_code else "give the Python file that defines it with --code FILE.py (spec: code = [\"layers.py\"]) "
                 "together with --unsafe: importing it runs that code")
         return LitesigError(f"{path}: the model uses {what}, which Keras cannot find: {hint}")
-    from ._messages import framework_message
-
     return LitesigError(f"{path}: Keras cannot load it: {framework_message(e, limit=800)}")
 
 
