@@ -23,10 +23,10 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "compose.json"))
     args = parser.parse_args()
     import litesig
-    from litesig import flatbuffer as fb
+    from litesig.tflite import flatbuffer as fb
     from litesig._tf import import_keras
-    from litesig.demo import build_models
-    from litesig.merging import merge
+    from litesig.cli.demo import build_models
+    from litesig.verification.merged import merge
     from tests._external import externalize
     from tests._packed import LABELS, append_files, pack, read_files
 

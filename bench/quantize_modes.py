@@ -20,7 +20,7 @@ import numpy as np
 
 import litesig
 from litesig._tf import import_keras
-from litesig.spec import OPTIMIZE_MODES
+from litesig.sources.spec import OPTIMIZE_MODES
 
 
 def models(keras, d: Path) -> dict[str, tuple[Path, dict[str, np.ndarray]]]:

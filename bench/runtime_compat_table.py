@@ -7,7 +7,7 @@ and, for every runtime environment given, what that runtime really does (loads? 
 Usage:
     python bench/runtime_compat_table.py [--runtime NAME=PYTHON ...] [--out bench/results/runtime_compat.json]
 
-Without --runtime, tflite-runtime 2.14 is set up (cached) by litesig.legacy_runtime. Any python
+Without --runtime, tflite-runtime 2.14 is set up (cached) by litesig.runtimes.legacy. Any python
 whose environment has tflite_runtime, ai_edge_litert or tensorflow can be given, e.g.
 `--runtime tf-2.16.2=/tmp/tf216/bin/python` (see the README for how the table was measured).
 """
@@ -33,11 +33,11 @@ def main() -> int:
     args = p.parse_args()
 
     import litesig
-    from litesig.demo import build_models
-    from litesig.legacy_runtime import ensure_runtime, run_legacy
-    from litesig.model_info import inspect
-    from litesig.parity import sample_inputs
-    from litesig.runtime import Runner
+    from litesig.cli.demo import build_models
+    from litesig.runtimes.legacy import ensure_runtime, run_legacy
+    from litesig.tflite.model_info import inspect
+    from litesig.runtimes.inputs import sample_inputs
+    from litesig.runtimes.interpreter import Runner
 
     runtimes = dict(r.split("=", 1) for r in args.runtime) or {"tflite-runtime 2.14.0": str(ensure_runtime())}
     rows = []

@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def seed_spec_text(optimize: str, extra: str = "") -> str:
     """The demo's seed spec (the same text `litesig demo` writes), with another optimize mode."""
-    from litesig.demo import SPEC
+    from litesig.cli.demo import SPEC
 
     assert 'optimize = "float16"' in SPEC
     return SPEC.replace('optimize = "float16"', f'optimize = "{optimize}"') + extra + "\n"
@@ -40,7 +40,7 @@ def tf(keras):
 def models_dir(tmp_path_factory, keras, tf) -> Path:
     """Every source model the tests convert, written once."""
     d = tmp_path_factory.mktemp("models")
-    from litesig.demo import build_models
+    from litesig.cli.demo import build_models
 
     build_models(d)  # model_a.keras, model_b.keras, litesig.toml (the seed example)
 

@@ -1,4 +1,4 @@
-"""Regenerate (or check) src/litesig/data/op_versions.json from LiteRT's op-version registry.
+"""Regenerate (or check) src/litesig/tflite/data/op_versions.json from LiteRT's op-version registry.
 
 The registry is the `op_version_map` table in `FindMinimumRuntimeVersionForOp`, in
 tflite/tools/versioning/runtime_version.cc (google-ai-edge/LiteRT; in TensorFlow:
@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "src" / "litesig" / "data" / "op_versions.json"
+OUT = ROOT / "src" / "litesig" / "tflite" / "data" / "op_versions.json"
 ENTRY = re.compile(r'\{\{\s*BuiltinOperator_([A-Z0-9_]+)\s*,\s*(\d+)\s*\}\s*,\s*"(\d+\.\d+(?:\.\d+)?)"\s*\}')
 COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 

@@ -1,6 +1,6 @@
 """litesig: TensorFlow SavedModels and Keras models to .tflite with the signatures you name, proven by running them.
 
-The public API mirrors the CLI. Attributes load lazily: `import litesig` imports neither
+The public API mirrors the CLI (`dir(litesig)` lists it). Attributes load lazily: `import litesig` imports neither
 TensorFlow nor numpy; only `convert` and `verify` against a TensorFlow source import TensorFlow.
 """
 
@@ -11,24 +11,25 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "convert": "conversion",
-    "ConvertResult": "conversion",
-    "Spec": "spec",
-    "ConvertOptions": "spec",
-    "load_spec": "spec",
-    "spec_from_dict": "spec",
-    "inspect": "model_info",
-    "ModelInfo": "model_info",
-    "run": "runtime",
-    "Runner": "runtime",
-    "verify": "verification",
-    "VerifyReport": "parity",
-    "Tolerance": "parity",
-    "bench": "runtime",
-    "rename": "renaming",
-    "add_signature": "renaming",
-    "merge": "merging",
-    "MergeResult": "merging",
+    "convert": "conversion.pipeline",
+    "ConvertResult": "conversion.pipeline",
+    "Spec": "sources.spec",
+    "ConvertOptions": "sources.spec",
+    "ModelFlags": "conversion.flags",
+    "load_spec": "sources.spec",
+    "spec_from_dict": "sources.spec",
+    "inspect": "tflite.model_info",
+    "ModelInfo": "tflite.model_info",
+    "run": "runtimes.interpreter",
+    "Runner": "runtimes.interpreter",
+    "verify": "verification.verify",
+    "VerifyReport": "verification.parity",
+    "Tolerance": "verification.parity",
+    "bench": "runtimes.bench",
+    "rename": "tflite.rename",
+    "add_signature": "tflite.rename",
+    "merge": "verification.merged",
+    "MergeResult": "tflite.merge",
     "generate_code": "codegen",
     "LitesigError": "errors",
     "InvalidInput": "errors",
@@ -39,23 +40,29 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "ConversionFailed", "ConvertOptions", "ConvertResult", "InvalidInput", "LitesigError", "MergeResult", "ModelInfo", "NotATFLiteModel",
+    "ConversionFailed", "ConvertOptions", "ConvertResult", "InvalidInput", "LitesigError", "MergeResult", "ModelFlags", "ModelInfo", "NotATFLiteModel",
     "Runner", "SignatureNotFound", "Spec", "Tolerance", "VerificationFailed", "VerifyReport", "add_signature", "bench",
     "convert", "generate_code", "inspect", "load_spec", "merge", "rename", "run", "spec_from_dict", "verify",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs; at run time __getattr__ loads these
     from .codegen import generate_code
-    from .conversion import ConvertResult, convert
-    from .errors import (ConversionFailed, InvalidInput, LitesigError, NotATFLiteModel,
-                         SignatureNotFound, VerificationFailed)
-    from .merging import MergeResult, merge
-    from .model_info import ModelInfo, inspect
-    from .parity import Tolerance, VerifyReport
-    from .verification import verify
-    from .renaming import add_signature, rename
-    from .runtime import Runner, bench, run
-    from .spec import ConvertOptions, Spec, load_spec, spec_from_dict
+    from .conversion.flags import ModelFlags
+    from .conversion.pipeline import ConvertResult, convert
+    from .errors import ConversionFailed, InvalidInput, LitesigError, NotATFLiteModel, SignatureNotFound, VerificationFailed
+    from .tflite.merge import MergeResult
+    from .verification.merged import merge
+    from .tflite.model_info import ModelInfo, inspect
+    from .verification.parity import Tolerance, VerifyReport
+    from .verification.verify import verify
+    from .tflite.rename import add_signature, rename
+    from .runtimes.bench import bench
+    from .runtimes.interpreter import Runner, run
+    from .sources.spec import ConvertOptions, Spec, load_spec, spec_from_dict
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__ + ["__version__"])
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import LitesigError
-from ..model_info import ModelInfo, TensorInfo, inspect
+from ..tflite.model_info import ModelInfo, TensorInfo, inspect
 from . import names
 from .names import Scope
 
@@ -123,9 +123,9 @@ def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature
                            "call the model from Swift through the C API, or generate --lang c")
     if lang not in LANGUAGES:
         raise LitesigError(f"unknown language {lang!r}; expected one of {', '.join(LANGUAGES)}")
-    from .. import flatbuffer as fb
+    from ..tflite import flatbuffer as fb
     from .._io import describe
-    from ..validate import validate
+    from ..tflite.validate import validate
 
     validate(fb.read_model(model), describe(model))  # a file LiteRT would refuse (or a 4M-dim shape) gets no code
     info = inspect(model)
@@ -148,7 +148,7 @@ def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature
 
 def _stored_shapes(model: str | os.PathLike[str] | bytes) -> dict[tuple[int, int], list[int]]:
     """(subgraph, tensor index) -> the shape field the file stores: the runtime's shape before any resize."""
-    from .. import flatbuffer as fb
+    from ..tflite import flatbuffer as fb
 
     parsed = fb.read_model(model)
     out = {}

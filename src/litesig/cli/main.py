@@ -1,0 +1,60 @@
+"""The command line: parse, call the library, render. The only place that prints or exits.
+
+Exit codes: 0 success; 1 a check failed (verify, convert's built-in verification, a converter
+refusal); 2 bad input (spec, flags, files), with every problem listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import LitesigError
+from . import codegen, convert, edit, model, verify
+from .ui import Ui, report_error
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "litesig") -> int:
+    """Run the CLI; return the exit code."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    ui = Ui(json_mode=getattr(args, "json", False), quiet=getattr(args, "quiet", False))
+    try:
+        return int(args.handler(args, ui) or 0)
+    except LitesigError as e:
+        return report_error(ui, e)
+    except KeyboardInterrupt:
+        ui.err.print("interrupted")
+        return 130
+
+
+def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Convert TensorFlow SavedModels and Keras models to .tflite with the signatures you name, and prove they work.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, help: str, handler: Any, epilog: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(handler=handler)
+        return p
+
+    convert.add_convert(command)
+    model.add_inspect(command)
+    model.add_run(command)
+    verify.add_verify(command)
+    model.add_bench(command)
+    edit.add_rename(command)
+    edit.add_merge(command)
+    codegen.add_codegen(command)
+    convert.add_demo(command)
+    return parser

@@ -1,0 +1,269 @@
+"""The hostile suite: every TF-free command on every hostile file, name and input, as a separate process.
+
+Each run must end with exit 0, 1 or 2, no traceback, within the hang limit (10 s), under 1 GB
+peak memory, with no ESC byte in human output, strict JSON with --json, nothing written on
+failure, and every written file must parse again. Runs are forked from one driver process
+(tests/hostile/_driver.py) that has imported litesig once, so 500 runs take about a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from tests.hostile.cases import CASES, tiny_model
+
+ROOT = Path(__file__).resolve().parents[2]
+HANG_S = 10.0  # a run longer than this is killed and counted as a hang
+PEAK_MIB = 1024
+
+
+def drive(jobs: list[dict], workers: int = 2) -> list[dict]:
+    """Run CLI jobs in forked children of `workers` driver processes; results in job order."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    chunks = [jobs[i::workers] for i in range(workers)]
+
+    def one(chunk: list[dict]) -> list[dict]:
+        if not chunk:
+            return []
+        proc = subprocess.run([sys.executable, str(ROOT / "tests" / "hostile" / "_driver.py")], input=json.dumps({"jobs": chunk, "limit": HANG_S}),
+                              capture_output=True, text=True, env=env, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads(proc.stdout)
+
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(one, chunks))
+    results: list[dict] = [{}] * len(jobs)
+    for w, part in enumerate(parts):
+        for k, r in enumerate(part):
+            results[w + k * workers] = r
+    return results
+
+
+def _strict(constant: str) -> None:
+    raise ValueError(f"non-standard JSON constant {constant}")
+
+
+def check(job: dict, r: dict) -> list[str]:
+    """Every rule a run must keep; the broken ones, in words."""
+    bad = []
+    if r["hang"]:
+        bad.append(f"hang (> {HANG_S:.0f} s)")
+    if r["code"] not in (0, 1, 2):
+        bad.append(f"exit {r['code']}")
+    if "Traceback" in r["stderr"]:
+        bad.append("traceback: " + r["stderr"][-600:])
+    if r["peak_mib"] > PEAK_MIB:
+        bad.append(f"peak {r['peak_mib']} MiB")
+    if "--json" in job["argv"]:
+        if r["stdout"].strip():
+            try:
+                json.loads(r["stdout"], parse_constant=_strict)
+            except ValueError as e:
+                bad.append(f"not strict JSON: {e}")
+    elif "\x1b" in r["stdout"] + r["stderr"]:
+        bad.append("ESC byte in human output")
+    written = job.get("writes")
+    if written:
+        path = Path(written)
+        if r["code"] != 0 and path.exists() and not job.get("existed"):
+            bad.append(f"exit {r['code']} but {path.name} was written")
+        if r["code"] == 0 and path.exists():
+            why = reparse(path)
+            if why:
+                bad.append(f"{path.name} does not parse: {why}")
+    return bad
+
+
+def reparse(path: Path) -> str | None:
+    from litesig.tflite import flatbuffer as fb
+    from litesig._arrays import load_npz
+    from litesig.errors import LitesigError
+
+    try:
+        if path.suffix == ".tflite":
+            fb.read_model(path)
+        elif path.suffix == ".npz":
+            load_npz(path)
+        elif path.suffix == ".py":
+            compile(path.read_text(encoding="utf-8"), str(path), "exec")
+        else:
+            path.read_text(encoding="utf-8")
+    except (LitesigError, SyntaxError, UnicodeDecodeError, ValueError) as e:
+        return str(e)[:300]
+    return None
+
+
+def model_jobs(model: Path, out: Path, other: Path | None = None) -> list[dict]:
+    m = str(model)
+    merge = [{"argv": ["merge", m, str(other), "-o", str(out / "merged.tflite"), "--signature", f"{other.stem}:serve=other"],
+              "writes": str(out / "merged.tflite")}] if other is not None else []
+    return merge + [
+        {"argv": ["inspect", m]},
+        {"argv": ["inspect", m, "--json"]},
+        {"argv": ["run", m, "--random", "-o", str(out / "o.npz")], "writes": str(out / "o.npz")},
+        {"argv": ["run", m, "--random", "--json"]},
+        {"argv": ["bench", m, "--runs", "2", "--warmup", "0"]},
+        {"argv": ["bench", m, "--runs", "2", "--warmup", "0", "--json"]},
+        {"argv": ["rename", m, "-o", str(out / "r.tflite"), "--signature", "serve=renamed"], "writes": str(out / "r.tflite")},
+        {"argv": ["rename", m, "-o", str(out / "r2.tflite"), "--input", "x=renamed_x", "--output", "y=renamed_y"],
+         "writes": str(out / "r2.tflite")},
+        {"argv": ["codegen", m, "--lang", "python", "-o", str(out / "runner.py")], "writes": str(out / "runner.py")},
+        {"argv": ["codegen", m, "--lang", "cpp", "-o", str(out / "runner.h")], "writes": str(out / "runner.h")},
+        {"argv": ["codegen", m, "--lang", "kotlin"]},
+        {"argv": ["verify", m, "--against", m, "--batch-sizes", "1"]},
+    ]
+
+
+@pytest.fixture(scope="module")
+def hostile_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("hostile")
+    for name, build in CASES.items():
+        (d / f"{name}.tflite").write_bytes(build())
+    (d / "other").mkdir()
+    (d / "other" / "v.tflite").write_bytes(tiny_model())  # the second input of merge
+    return d
+
+
+def test_every_command_on_every_hostile_file(hostile_dir, tmp_path):
+    jobs = []
+    for model in sorted(hostile_dir.glob("*.tflite")):
+        for k, job in enumerate(model_jobs(model, tmp_path / model.stem, hostile_dir / "other" / "v.tflite")):
+            job["out"] = str(tmp_path / model.stem / f"job{k}")
+            job["case"] = model.stem
+            jobs.append(job)
+    results = drive(jobs)
+    failures = [f"{job['case']}: litesig {' '.join(job['argv'][:1])} {' '.join(job['argv'][2:])}: {why}"
+                for job, r in zip(jobs, results) for why in check(job, r)]
+    assert not failures, "\n".join(failures[:40])
+    by_case: dict[str, list[int]] = {}
+    for job, r in zip(jobs, results):
+        by_case.setdefault(job["case"], []).append(r["code"])
+    # The suite proves something only if good files pass: the valid model and hostile *names* work everywhere.
+    for case in ("valid", "name_escapes", "name_markup", "name_python_kwargs", "name_allow_pickle", "name_bidi"):
+        assert set(by_case[case][:5]) == {0}, (case, by_case[case])
+    assert set(by_case["valid"]) == {0}, by_case["valid"]
+    # Files LiteRT used to crash on are refused before it sees them.
+    for case in ("sig_subgraph_7", "op_inputs_all_optional", "huge_shape", "shape_4m_dims", "map_tensor_55"):
+        assert by_case[case][3] == 2, (case, by_case[case])
+    kwargs = np.load(tmp_path / "name_python_kwargs" / "o.npz")
+    assert kwargs.files == ["file"]  # np.savez(**outputs) used to drop or refuse it
+
+
+def _bomb(path: Path, declared_shape: tuple[int, ...]) -> None:
+    """An .npz whose member header declares a huge array but holds 16 bytes."""
+    header = {"descr": "<f4", "fortran_order": False, "shape": declared_shape}
+    text = repr(header).encode()
+    text += b" " * (-(len(text) + 11) % 64) + b"\n"
+    raw = b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + b"\0" * 16
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("x.npy", raw)
+
+
+def _zip_bomb(path: Path) -> None:
+    """An .npz of a few MB that inflates to 8 GB: refused by the declared size, nothing inflated."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("x.npy", "w", force_zip64=True) as member:
+            from numpy.lib import format as npformat
+
+            npformat.write_array_header_2_0(member, {"descr": "<f4", "fortran_order": False, "shape": (1, 4)})
+        info = zf.getinfo("x.npy")
+    # Rewrite the declared size in place is fiddly; a second member declaring gigabytes is enough:
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("y.npy", "w", force_zip64=True) as member:
+            chunk = b"\0" * (1 << 24)
+            for _ in range(16):  # 256 MB of zeros, about 250 KB compressed
+                member.write(chunk)
+    assert info.filename == "x.npy"
+
+
+def test_hostile_inputs_specs_and_flags(hostile_dir, tmp_path):
+    valid = str(hostile_dir / "valid.tflite")
+    (tmp_path / "fifo").mkdir()
+    fifo = tmp_path / "fifo" / "in.npz"
+    os.mkfifo(fifo)
+    _bomb(tmp_path / "lying_header.npz", (1, 100000, 30000))
+    _bomb(tmp_path / "small_lie.npz", (1, 4))  # 16 bytes declared and held: a valid input
+    np.save(tmp_path / "lie.npy", np.zeros((1, 4), np.float32))
+    lie = tmp_path / "lie.npy"
+    data = bytearray(lie.read_bytes())
+    data[data.index(b"(1, 4)"):data.index(b"(1, 4)") + 6] = b"(9, 9)"
+    lie.write_bytes(bytes(data))
+    np.savez(tmp_path / "empty.npz", x=np.zeros((0, 4), np.float32))
+    np.savez(tmp_path / "pickled.npz", x=np.array([{"a": 1}], dtype=object))
+    (tmp_path / "deep.toml").write_text("a = " + "[" * 50000 + "]" * 50000 + "\n")
+    (tmp_path / "markup.toml").write_text('[signatures.serve]\nname = "[/]\\u001b[2J"\n')
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00garbage")
+    big = tmp_path / "big.toml"
+    with open(big, "wb") as f:
+        f.truncate(20 * 2**20)  # sparse: 20 MB of NULs
+    cases = {
+        "npz_fifo": ["run", valid, "--inputs", str(fifo)],
+        "npz_dev_zero": ["run", valid, "--inputs", "/dev/zero"],
+        "npz_lying_header": ["run", valid, "--inputs", str(tmp_path / "lying_header.npz")],
+        "npz_small_lie_ok": ["run", valid, "--inputs", str(tmp_path / "small_lie.npz")],
+        "npy_lying_header": ["run", valid, "--input", f"x={lie}"],
+        "npz_empty_array": ["run", valid, "--inputs", str(tmp_path / "empty.npz")],
+        "npz_pickle": ["run", valid, "--inputs", str(tmp_path / "pickled.npz")],
+        "verify_empty_inputs": ["verify", valid, "--against", valid, "--inputs", str(tmp_path / "empty.npz")],
+        "verify_batch_0": ["verify", valid, "--against", valid, "--batch-sizes", "0"],
+        "verify_batch_negative": ["verify", valid, "--against", valid, "--batch-sizes", "-3"],
+        "verify_batch_absurd": ["verify", valid, "--against", valid, "--batch-sizes", "99999999999"],
+        "verify_samples_0": ["verify", valid, "--against", valid, "--samples", "0"],
+        "bench_shape_huge": ["bench", valid, "--shape", "x=100000,100000"],
+        "bench_runs_0": ["bench", valid, "--runs", "0"],
+        "run_dynamic_huge": ["run", str(hostile_dir / "huge_dynamic_shape.tflite"), "--random"],
+        "model_fifo": ["inspect", str(fifo)],
+        "model_dev_zero": ["run", "/dev/zero", "--random"],
+        "model_dir": ["inspect", str(tmp_path)],
+        "map_deep": ["rename", valid, "-o", str(tmp_path / "m1.tflite"), "--map", str(tmp_path / "deep.toml")],
+        "map_fifo": ["rename", valid, "-o", str(tmp_path / "m2.tflite"), "--map", str(fifo)],
+        "map_binary": ["rename", valid, "-o", str(tmp_path / "m3.tflite"), "--map", str(tmp_path / "binary.toml")],
+        "map_big": ["rename", valid, "-o", str(tmp_path / "m4.tflite"), "--map", str(big)],
+        "map_markup_name": ["rename", valid, "-o", str(tmp_path / "m5.tflite"), "--map", str(tmp_path / "markup.toml")],
+        "rename_to_escape": ["rename", valid, "-o", str(tmp_path / "m6.tflite"), "--signature", "serve=a\x1b[2Jb"],
+        "output_name_too_long": ["run", valid, "--random", "-o", str(tmp_path / ("n" * 300 + ".npz"))],
+        "output_in_missing_file_dir": ["codegen", valid, "--lang", "python", "-o", str(tmp_path / "small_lie.npz" / "x.py")],
+    }
+    jobs = [{"argv": argv, "out": str(tmp_path / "jobs" / name), "case": name} for name, argv in cases.items()]
+    results = drive(jobs)
+    failures = [f"{job['case']}: {why}" for job, r in zip(jobs, results) for why in check(job, r)]
+    assert not failures, "\n".join(failures)
+    codes = {job["case"]: r["code"] for job, r in zip(jobs, results)}
+    assert codes.pop("npz_small_lie_ok") == 0
+    assert codes.pop("verify_empty_inputs") == 1  # nothing compared is a failure, not a pass
+    assert set(codes.values()) == {2}, codes
+    assert not (tmp_path / "m5.tflite").exists() or reparse(tmp_path / "m5.tflite") is None
+
+
+@settings(max_examples=3, deadline=None, phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.text(min_size=0, max_size=40), st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40)),
+                min_size=6, max_size=6))
+def test_random_names_survive_every_command(tmp_path, names):
+    import tempfile
+
+    tmp_path = Path(tempfile.mkdtemp(dir=tmp_path))  # one folder per example: the fixture's is shared between them
+    jobs = []
+    for i, (key, inp, out) in enumerate(names):
+        if inp == out:
+            out += "_"
+        model = tmp_path / f"n{i}_{len(jobs)}.tflite"
+        model.write_bytes(tiny_model(key=key or "k", input_name=inp, output_name=out))
+        for k, job in enumerate(model_jobs(model, tmp_path / model.stem)):
+            if job["argv"][0] in ("inspect", "run", "rename"):
+                job["out"] = str(tmp_path / model.stem / f"job{k}")
+                job["case"] = repr((key, inp, out))
+                jobs.append(job)
+    results = drive(jobs)
+    failures = [f"{job['case']} {job['argv'][0]}: {why}" for job, r in zip(jobs, results) for why in check(job, r)]
+    assert not failures, "\n".join(failures[:20])

@@ -1,0 +1,235 @@
+"""A proof you can trust: no user code runs while converting, wiring is by name and stable across
+processes, and verify's reference is independent of the wrapper that was converted.
+
+Every expected number here is computed in the test from the source (TensorFlow / Keras directly,
+ai-edge-litert directly), never through litesig's own verify.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+
+import litesig
+from litesig.cli.main import main
+from litesig.errors import VerificationFailed
+
+TRAINER = '''
+import sys
+import numpy as np
+import tensorflow as tf
+
+
+class Trainable(tf.Module):
+    """The on-device training module of the TensorFlow Lite guide: train, infer, save, restore."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = tf.Variable(np.random.default_rng(0).normal(size=(4, 2)).astype(np.float32), name="w")
+        self.b = tf.Variable(np.zeros(2, np.float32), name="b")
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x"), tf.TensorSpec([None, 2], tf.float32, name="y")])
+    def train(self, x, y):
+        err = tf.matmul(x, self.w) + self.b - y
+        n = tf.cast(tf.shape(x)[0] * 2, tf.float32)
+        self.w.assign_sub(0.1 * tf.matmul(x, err, transpose_a=True) * (2.0 / n))
+        self.b.assign_sub(0.1 * tf.reduce_sum(err, axis=0) * (2.0 / n))
+        return {"loss": tf.reduce_mean(tf.square(err))}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+    def infer(self, x):
+        return {"output": tf.matmul(x, self.w) + self.b}
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="checkpoint_path")])
+    def save(self, checkpoint_path):
+        tf.raw_ops.Save(filename=checkpoint_path, tensor_names=["w", "b"], data=[self.w, self.b])
+        return {"checkpoint_path": checkpoint_path}
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="checkpoint_path")])
+    def restore(self, checkpoint_path):
+        self.w.assign(tf.ensure_shape(tf.raw_ops.Restore(file_pattern=checkpoint_path, tensor_name="w", dt=tf.float32), [4, 2]))
+        self.b.assign(tf.ensure_shape(tf.raw_ops.Restore(file_pattern=checkpoint_path, tensor_name="b", dt=tf.float32), [2]))
+        return {"w": self.w.read_value(), "b": self.b.read_value()}
+
+
+m = Trainable()
+tf.saved_model.save(m, sys.argv[1], signatures={name: getattr(m, name).get_concrete_function()
+                                                for name in ("train", "infer", "save", "restore")})
+'''
+
+TWO_INPUTS = '''
+import sys
+import tensorflow as tf
+
+
+class Two(tf.Module):
+    """Two inputs whose roles differ (swapping them changes the result), named like a text model's."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="input_ids"),
+                                  tf.TensorSpec([None, 3], tf.float32, name="attention_mask")])
+    def serve(self, input_ids, attention_mask):
+        return {"hidden": input_ids * 3.0 - attention_mask}
+
+
+m = Two()
+tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve.get_concrete_function()})
+'''
+
+
+def _build(script: str, out: Path) -> Path:
+    """Build a SavedModel in a child process, so no state of it lives in the test process."""
+    proc = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+def _tree_digest(path: Path) -> dict[str, str]:
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def trainer(tmp_path_factory) -> Path:
+    return _build(TRAINER, tmp_path_factory.mktemp("trainer") / "saved_model")
+
+
+def test_training_module_converts_with_all_four_signatures_and_runs_nothing(trainer, tmp_path, monkeypatch, tf):
+    before = _tree_digest(trainer)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = litesig.convert(trainer, tmp_path / "t.tflite", select_tf_ops=True)
+
+    # Converting changed nothing but the output: the SavedModel is byte-identical, no checkpoint appeared.
+    assert _tree_digest(trainer) == before
+    assert list(work.iterdir()) == []
+    assert sorted(result.signatures) == ["infer", "restore", "save", "train"]
+
+    report = result.verification
+    ran = {c.signature for c in report.cases}
+    assert ran == {"infer", "train"} and all(c.passed for c in report.cases)
+    assert dict(report.unverified).keys() == {"save", "restore"}
+    assert any("step 3 of 3" in str(c.input_shapes) for c in report.cases if c.signature == "train")
+    assert any("signature 'save' NOT verified" in n for n in result.notes)
+
+
+def test_training_module_train_then_infer_matches_tensorflow(trainer, tmp_path, tf):
+    path = litesig.convert(trainer, tmp_path / "t.tflite", select_tf_ops=True).path
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    y = rng.normal(size=(5, 2)).astype(np.float32)
+
+    source = tf.saved_model.load(str(trainer))
+    interpreter = Interpreter(model_path=str(path))
+    train, infer = interpreter.get_signature_runner("train"), interpreter.get_signature_runner("infer")
+
+    # The file's initial weights are the source's.
+    np.testing.assert_allclose(infer(x=x)["output"], source.signatures["infer"](x=tf.constant(x))["output"].numpy(), atol=1e-6)
+    for _ in range(4):
+        got = train(x=x, y=y)["loss"]
+        want = source.signatures["train"](x=tf.constant(x), y=tf.constant(y))["loss"].numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(infer(x=x)["output"], source.signatures["infer"](x=tf.constant(x))["output"].numpy(), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def two_inputs(tmp_path_factory) -> Path:
+    return _build(TWO_INPUTS, tmp_path_factory.mktemp("two") / "saved_model")
+
+
+def test_positional_renames_of_savedmodel_inputs_are_the_same_in_every_process(two_inputs, tmp_path, tf):
+    # Documented order for SavedModels: sorted by name (attention_mask, input_ids).
+    wirings = set()
+    for seed in ("1", "2", "3", "4"):
+        out = tmp_path / f"m{seed}.tflite"
+        proc = subprocess.run(
+            [sys.executable, "-m", "litesig", "convert", str(two_inputs), "-o", str(out), "--signature", "embed",
+             "--input-names", "mask,token_ids", "--output-names", "hidden_state", "--json", "-q"],
+            capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        wirings.add(json.dumps(json.loads(proc.stdout)["wiring"]))
+
+        # Independent parity: the SavedModel called by keyword, mapped through the names asked for.
+        fn = tf.saved_model.load(str(two_inputs)).signatures["serving_default"]
+        rng = np.random.default_rng(int(seed))
+        mask, ids = (rng.normal(size=(2, 3)).astype(np.float32) for _ in range(2))
+        want = fn(input_ids=tf.constant(ids), attention_mask=tf.constant(mask))["hidden"].numpy()
+        got = Interpreter(model_path=str(out)).get_signature_runner("embed")(token_ids=ids, mask=mask)["hidden_state"]
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    assert len(wirings) == 1
+    assert json.loads(wirings.pop())["embed"][:2] == ["serving_default.attention_mask <- mask", "serving_default.input_ids <- token_ids"]
+
+
+def test_input_map_renames_by_name(two_inputs, tmp_path, tf):
+    result = litesig.convert(two_inputs, tmp_path / "m.tflite", signature="embed",
+                             input_map={"input_ids": "tokens", "attention_mask": "mask"}, output_map={"hidden": "h"})
+    assert result.signatures == {"embed": {"inputs": ["mask", "tokens"], "outputs": ["h"]}}
+    assert result.verification.passed
+
+
+def test_dry_run_shows_the_wiring_and_writes_nothing(two_inputs, tmp_path, capsys):
+    out = tmp_path / "never.tflite"
+    assert main(["convert", str(two_inputs), "-o", str(out), "--input-names", "a,b", "--dry-run", "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "serving_default.attention_mask <- a" in text and "serving_default.input_ids <- b" in text
+    assert not out.exists()
+
+
+def test_a_wrapper_that_swaps_inputs_makes_verification_fail(two_inputs, tmp_path, monkeypatch):
+    """The reference never goes through the wrapper: break the wrapper's wiring and the check must catch it."""
+    from litesig.conversion import wrapping as conversion
+
+    real = conversion._call_in_graph
+
+    def swapped(model, feeds):
+        a, b = list(feeds)
+        return real(model, {a: feeds[b], b: feeds[a]})
+
+    monkeypatch.setattr(conversion, "_call_in_graph", swapped)
+    out = tmp_path / "bad.tflite"
+    with pytest.raises(VerificationFailed, match="does not compute what the source computes") as caught:
+        litesig.convert(two_inputs, out)
+    assert str(out) in str(caught.value) and "<" not in str(caught.value).split(":")[0]
+    assert not out.exists()
+
+
+def test_int8_verifies_on_the_calibration_data_range(tmp_path, keras):
+    """A uint8 image model calibrated on 0..255 is checked on inputs from that range, not on 0..10."""
+    keras.utils.set_random_seed(3)
+    x = keras.Input((6, 6, 1), name="image")
+    h = keras.layers.Rescaling(1 / 255.0)(x)
+    h = keras.layers.Conv2D(4, 3, activation="relu")(h)
+    y = keras.layers.Dense(3)(keras.layers.Flatten()(h))
+    keras.Model(x, y).save(tmp_path / "img.keras")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "calib.npz", image=rng.integers(0, 256, size=(32, 1, 6, 6, 1)).astype(np.uint8))
+    (tmp_path / "s.toml").write_text(
+        '[models.m]\npath = "img.keras"\n[signatures.classify.inputs]\nimage = { dtype = "uint8", shape = [1, 6, 6, 1] }\n'
+        '[signatures.classify.outputs]\nlogits = "m"\n[convert]\noptimize = "int8"\ncalibration = "calib.npz"\n')
+    result = litesig.convert(tmp_path / "s.toml", tmp_path / "i.tflite")
+    report = result.verification
+    assert report.passed and "calibration" in report.inputs and len(report.cases) == 3
+
+    # Independently: on realistic images the file agrees with Keras.
+    model = keras.models.load_model(tmp_path / "img.keras")
+    runner = Interpreter(model_path=str(result.path)).get_signature_runner("classify")
+    images = rng.integers(0, 256, size=(8, 1, 6, 6, 1)).astype(np.uint8)
+    got = np.concatenate([runner(image=im)["logits"] for im in images])
+    want = np.concatenate([np.asarray(model(im.astype(np.float32))) for im in images])
+    cosine = float(np.dot(got.ravel(), want.ravel()) / (np.linalg.norm(got) * np.linalg.norm(want)))
+    assert cosine > 0.95
+
+
+def test_quiet_prints_only_the_result(two_inputs, tmp_path, capsys):
+    assert main(["convert", str(two_inputs), "-o", str(tmp_path / "q.tflite"), "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip().count("\n") == 0 and captured.out.startswith("wrote ") and "verified" in captured.out
+    assert captured.err == ""
