@@ -144,18 +144,20 @@ def two_inputs(tmp_path_factory) -> Path:
     return _build(TWO_INPUTS, tmp_path_factory.mktemp("two") / "saved_model")
 
 
-def test_positional_renames_of_savedmodel_inputs_are_the_same_in_every_process(two_inputs, tmp_path, tf):
-    # Documented order for SavedModels: sorted by name (attention_mask, input_ids).
+def test_positional_renames_follow_the_functions_argument_order_in_every_process(two_inputs, tmp_path, tf):
+    # The function behind the signature declares (input_ids, attention_mask); the signature's own dict has no order.
     wirings = set()
     for seed in ("1", "2", "3", "4"):
         out = tmp_path / f"m{seed}.tflite"
         proc = subprocess.run(
             [sys.executable, "-m", "litesig", "convert", str(two_inputs), "-o", str(out), "--signature", "embed",
-             "--input-names", "mask,token_ids", "--output-names", "hidden_state", "--json", "-q"],
+             "--input-names", "token_ids,mask", "--output-names", "hidden_state", "--json", "-q"],
             capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed},
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
-        wirings.add(json.dumps(json.loads(proc.stdout)["wiring"]))
+        report = json.loads(proc.stdout)
+        wirings.add(json.dumps(report["wiring"]))
+        assert any("the argument order of the SavedModel's function 'serve'" in n for n in report["notes"]), report["notes"]
 
         # Independent parity: the SavedModel called by keyword, mapped through the names asked for.
         fn = tf.saved_model.load(str(two_inputs)).signatures["serving_default"]
@@ -165,13 +167,71 @@ def test_positional_renames_of_savedmodel_inputs_are_the_same_in_every_process(t
         got = Interpreter(model_path=str(out)).get_signature_runner("embed")(token_ids=ids, mask=mask)["hidden_state"]
         np.testing.assert_allclose(got, want, atol=1e-6)
     assert len(wirings) == 1
-    assert json.loads(wirings.pop())["embed"][:2] == ["serving_default.attention_mask <- mask", "serving_default.input_ids <- token_ids"]
+    assert json.loads(wirings.pop())["embed"][:2] == ["serving_default.input_ids <- token_ids", "serving_default.attention_mask <- mask"]
+
+
+DICT_ARGUMENT = '''
+import sys
+import tensorflow as tf
+
+
+class Two(tf.Module):
+    """The function takes one dict: its inputs have no declared order."""
+
+    @tf.function(input_signature=[{"input_ids": tf.TensorSpec([None, 3], tf.float32, name="input_ids"),
+                                   "attention_mask": tf.TensorSpec([None, 3], tf.float32, name="attention_mask")}])
+    def serve(self, features):
+        return {"hidden": features["input_ids"] * 3.0 - features["attention_mask"], "other": features["attention_mask"] + 1.0}
+
+
+m = Two()
+tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve.get_concrete_function()})
+'''
+
+
+@pytest.fixture(scope="module")
+def unordered(tmp_path_factory) -> Path:
+    return _build(DICT_ARGUMENT, tmp_path_factory.mktemp("dict") / "saved_model")
+
+
+def test_positional_names_over_inputs_without_a_declared_order_are_refused(unordered, tmp_path, capsys):
+    out = tmp_path / "never.tflite"
+    assert main(["convert", str(unordered), "-o", str(out), "--input-names", "a,b"]) == 2
+    err = capsys.readouterr().err
+    assert "does not declare the order of its 2 inputs" in err and "attention_mask, input_ids" in err
+    assert "--input-map attention_mask=NEW1,input_ids=NEW2" in err
+    assert main(["convert", str(unordered), "-o", str(out), "--output-names", "h,o"]) == 2
+    assert "does not declare the order of its 2 outputs" in capsys.readouterr().err
+    assert not out.exists()
+    # The explicit form works, comma-separated like --input-names.
+    assert main(["convert", str(unordered), "-o", str(out), "--input-map", "input_ids=ids,attention_mask=mask",
+                 "--output-map", "hidden=h", "-q"]) == 0
+    assert sorted(Interpreter(model_path=str(out)).get_signature_list()["serving_default"]["inputs"]) == ["ids", "mask"]
+
+
+def test_spec_positional_forms_over_an_undeclared_order_are_refused(unordered, tmp_path):
+    base = f'[models.m]\npath = "{unordered}"\n[signatures.s.inputs]\nx = {{}}\ny = {{}}\n'
+    cases = {
+        "list": base + '[signatures.s.outputs]\nh = { model = "m", inputs = ["x", "y"], output = "hidden" }\n',
+        "by count": base + '[signatures.s.outputs]\nh = "m.hidden"\n',
+        "output index": base.replace("y = {}", "") + '[signatures.s.outputs]\nh = { model = "m", inputs = { input_ids = "x", '
+                                                     'attention_mask = "x" }, output = 1 }\n',
+    }
+    for label, text in cases.items():
+        (tmp_path / f"{label}.toml").write_text(text)
+        with pytest.raises(litesig.InvalidInput, match="does not declare the order") as caught:
+            litesig.convert(tmp_path / f"{label}.toml", tmp_path / "never.tflite", dry_run=True)
+        assert ("hidden, other" if label == "output index" else "attention_mask, input_ids") in str(caught.value), label
+    (tmp_path / "named.toml").write_text(
+        base + '[signatures.s.outputs]\nh = { model = "m", inputs = { input_ids = "x", attention_mask = "y" }, output = "hidden" }\n')
+    result = litesig.convert(tmp_path / "named.toml", tmp_path / "named.tflite")
+    assert result.verification is not None and result.verification.passed
 
 
 def test_input_map_renames_by_name(two_inputs, tmp_path, tf):
     result = litesig.convert(two_inputs, tmp_path / "m.tflite", signature="embed",
                              input_map={"input_ids": "tokens", "attention_mask": "mask"}, output_map={"hidden": "h"})
-    assert result.signatures == {"embed": {"inputs": ["mask", "tokens"], "outputs": ["h"]}}
+    assert result.signatures == {"embed": {"inputs": ["tokens", "mask"], "outputs": ["h"]}}  # the function's argument order
     assert result.verification.passed
 
 
@@ -179,7 +239,7 @@ def test_dry_run_shows_the_wiring_and_writes_nothing(two_inputs, tmp_path, capsy
     out = tmp_path / "never.tflite"
     assert main(["convert", str(two_inputs), "-o", str(out), "--input-names", "a,b", "--dry-run", "-q"]) == 0
     text = capsys.readouterr().out
-    assert "serving_default.attention_mask <- a" in text and "serving_default.input_ids <- b" in text
+    assert "serving_default.input_ids <- a" in text and "serving_default.attention_mask <- b" in text
     assert not out.exists()
 
 

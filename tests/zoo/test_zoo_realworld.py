@@ -107,24 +107,27 @@ def _saved_model_reference(path: Path, feed: dict[str, np.ndarray]) -> dict[str,
     return {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in feed.items()}).items()}
 
 
-def test_hub_saved_model_renamed_positionally_and_by_map(hub, tmp_path):
+def test_hub_saved_model_positional_names_are_refused_and_the_map_works(hub, tmp_path):
+    """keras-hub's export takes a dict: no declared order, so positional names would be a guess (issue 17: 0.92 error)."""
     d, _, _ = hub
     x = token_batch()
     want = _saved_model_reference(d / "bert_sm", x)
-    # Positional names follow the documented SavedModel order: sorted by name (padding_mask, segment_ids, token_ids).
-    by_position = litesig.convert(d / "bert_sm", tmp_path / "pos.tflite", signature_keys=["serving_default"], signature="embed",
-                                  input_names=["mask", "segments", "ids"], output_names=["pooled", "sequence"])
-    by_map = litesig.convert(d / "bert_sm", tmp_path / "map.tflite", signature_keys=["serving_default"], signature="embed",
+    with pytest.raises(litesig.InvalidInput, match="does not declare the order of its 3 inputs") as caught:
+        litesig.convert(d / "bert_sm", tmp_path / "pos.tflite", signature_keys=["serving_default"], signature="embed",
+                        input_names=["mask", "segments", "ids"], output_names=["pooled", "sequence"])
+    assert "--input-map padding_mask=NEW1,segment_ids=NEW2,token_ids=NEW3" in str(caught.value)
+    assert "does not declare the order of its 2 outputs" in str(caught.value)
+    assert not (tmp_path / "pos.tflite").exists()
+    result = litesig.convert(d / "bert_sm", tmp_path / "map.tflite", signature_keys=["serving_default"], signature="embed",
                              input_map=BERT_IN, output_map=BERT_OUT)
-    for result in (by_position, by_map):
-        assert result.verification is not None and result.verification.passed
-        assert "'ids': [0, 50]" in result.verification.inputs  # the token table's size, read from the graph
-        assert sorted(result.wiring["embed"]) == sorted(
-            [f"serving_default.{old} <- {new}" for old, new in BERT_IN.items()]
-            + [f"{new} <- serving_default.{old}" for old, new in BERT_OUT.items()])
-        got = tflite(result.path, "embed", **{BERT_IN[k]: v for k, v in x.items()})
-        for old, new in BERT_OUT.items():
-            assert_close(got[new], want[old], "none")
+    assert result.verification is not None and result.verification.passed
+    assert "'ids': [0, 50]" in result.verification.inputs  # the token table's size, read from the graph
+    assert sorted(result.wiring["embed"]) == sorted(
+        [f"serving_default.{old} <- {new}" for old, new in BERT_IN.items()]
+        + [f"{new} <- serving_default.{old}" for old, new in BERT_OUT.items()])
+    got = tflite(result.path, "embed", **{BERT_IN[k]: v for k, v in x.items()})
+    for old, new in BERT_OUT.items():
+        assert_close(got[new], want[old], "none")
 
 
 def test_hub_saved_model_wiring_is_the_same_under_every_hash_seed(hub, tmp_path):
@@ -137,7 +140,7 @@ def test_hub_saved_model_wiring_is_the_same_under_every_hash_seed(hub, tmp_path)
         out = tmp_path / f"gpt2_{seed}.tflite"
         argv = [sys.executable, "-m", "litesig", "convert", str(d / "gpt2_sm"), "-o", str(out), "--json",
                 "--signature-keys", "serving_default", "--signature", "embed",
-                "--input-names", "mask,ids", "--output-names", "hidden"]  # sorted by name: padding_mask, token_ids
+                "--input-map", "padding_mask=mask,token_ids=ids", "--output-names", "hidden"]  # a dict: by name only
         env = {**os.environ, "PYTHONPATH": SRC, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": str(seed)}
         procs[seed] = (out, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     wirings = {}

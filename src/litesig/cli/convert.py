@@ -32,11 +32,13 @@ def add_convert(command: Command) -> None:
     p.add_argument("--unsafe", action="store_true", default=None, help="load .keras files that hold Python code (Lambda layers); only for files you trust")
     p.add_argument("--signature", help="model path form: the name of the signature to create")
     p.add_argument("--signature-keys", type=csv, help="SavedModel form: which of its signatures to keep, comma-separated")
-    p.add_argument("--input-names", type=csv, help="model path form: new input names, in the model's documented order "
-                   "(Keras: as declared; SavedModel: sorted by name; --dry-run shows it)")
-    p.add_argument("--output-names", type=csv, help="model path form: new output names, in the model's documented order")
-    p.add_argument("--input-map", action="append", default=[], metavar="OLD=NEW", help="model path form: rename an input by name (repeatable)")
-    p.add_argument("--output-map", action="append", default=[], metavar="OLD=NEW", help="model path form: rename an output by name (repeatable)")
+    p.add_argument("--input-names", type=csv, help="model path form: new input names, in the model's declared order "
+                   "(Keras: as declared; a SavedModel: its function's argument order, refused where it has none; --dry-run shows it)")
+    p.add_argument("--output-names", type=csv, help="model path form: new output names, in the model's declared order")
+    p.add_argument("--input-map", action="append", default=[], metavar="OLD=NEW[,OLD=NEW]",
+                   help="model path form: rename inputs by name, comma-separated or repeated")
+    p.add_argument("--output-map", action="append", default=[], metavar="OLD=NEW[,OLD=NEW]",
+                   help="model path form: rename outputs by name, comma-separated or repeated")
     p.add_argument("--code", action="append", default=[], metavar="FILE.py",
                    help="import this Python file (custom layers/models) before loading; runs its code, so needs --unsafe")
     p.add_argument("--verify-inputs", metavar="FILE.npz", help="your own inputs for the built-in verification ('<signature>/<input>' or '<input>')")

@@ -100,8 +100,9 @@ def common(p: argparse.ArgumentParser) -> None:
 
 
 def parse_map(items: Sequence[str], flag: str) -> dict[str, str]:
+    """--input-map a=x,b=y (and/or repeated): {old: new}; every malformed item is listed."""
     problems: list[Problem] = []
-    out = parse_renames(items, flag, problems, scoped=False)
+    out = parse_renames([part for item in items for part in csv(item)], flag, problems, scoped=False)
     if problems:
         raise InvalidInput("convert", problems)
     return out

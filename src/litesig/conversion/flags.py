@@ -23,7 +23,7 @@ class ModelFlags:
 
     signature: str | None = None  # the name of the signature to create (default serving_default, or a SavedModel's key)
     signature_keys: tuple[str, ...] | None = None  # a SavedModel's signatures to keep (default: all)
-    input_names: tuple[str, ...] | None = None  # new input names, in the model's documented order
+    input_names: tuple[str, ...] | None = None  # new input names, in the model's declared order
     output_names: tuple[str, ...] | None = None  # new output names, likewise
     input_shapes: Mapping[str, Sequence[int]] | None = None  # shapes by (new) input name, e.g. {"x": [1, 12, 4]}
     input_map: Mapping[str, str] | None = None  # renames by name: {model's name: new name}
@@ -86,16 +86,17 @@ def spec_from_flags(path: Path, loader: Loader, flags: ModelFlags, options: Conv
         raise InvalidInput(str(path), [Problem("--signature", f"the SavedModel has {len(keys)} signatures ({', '.join(keys)}); "
                                                 "pick one with --signature-keys to rename it, or write a spec")])
     signatures: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
     for key in keys:
         src = loader.load(key, models[key].path, models[key].signature)
         ins = list(src.input_names())
         outs = list(src.output_names)
-        order = "as the model declares them" if src.kind == "keras" else "sorted by name"
         if not src.declared:
             ins, outs = ["inputs"], []
-        new_ins = _renamed(ins, input_names, input_map, "--input-names", "--input-map", "inputs", order, problems)
+        new_ins = _renamed(ins, input_names, input_map, "--input-names", "--input-map", "inputs", src.input_order, problems, notes)
         if src.declared:
-            new_outs = _renamed(outs, output_names, output_map, "--output-names", "--output-map", "outputs", order, problems)
+            new_outs = _renamed(outs, output_names, output_map, "--output-names", "--output-map", "outputs", src.output_order,
+                                problems, notes)
         else:  # a subclassed model: its outputs are known once its input shape is
             shape = input_shapes.get(input_names[0] if input_names else input_map.get("inputs", "inputs"))
             if shape is None:
@@ -103,7 +104,8 @@ def spec_from_flags(path: Path, loader: Loader, flags: ModelFlags, options: Conv
                                                          "e.g. --input-shape inputs=-1,4"))
             else:
                 outs = list(src.with_input_shapes({"inputs": shape}).output_names)
-                new_outs = _renamed(outs, output_names, output_map, "--output-names", "--output-map", "outputs", order, problems)
+                new_outs = _renamed(outs, output_names, output_map, "--output-names", "--output-map", "outputs", src.output_order,
+                                    problems, notes)
         for shaped in input_shapes:
             if shaped not in new_ins:
                 problems.append(Problem("--input-shape", f"no input {shaped!r}; the inputs are: {', '.join(new_ins)}"))
@@ -119,19 +121,32 @@ def spec_from_flags(path: Path, loader: Loader, flags: ModelFlags, options: Conv
         "signatures": signatures,
     }
     spec = spec_from_dict(data, source=str(path))
-    return replace(spec, options=options)
+    return replace(spec, options=options, notes=tuple(notes))
 
 
 def _renamed(names: list[str], positional: Sequence[str] | None, by_name: Mapping[str, str], flag: str, map_flag: str,
-             what: str, order: str, problems: list[Problem]) -> list[str]:
-    """New names for `names`: positional (in the documented order) or by name; unnamed ones keep theirs."""
+             what: str, order: str | None, problems: list[Problem], notes: list[str]) -> list[str]:
+    """New names for `names`: positional (in the model's declared order) or by name; unnamed ones keep theirs.
+
+    Positional names over several tensors whose order the source does not declare are refused:
+    a guessed order gives a file with the right names on the wrong tensors, which no check can see.
+    """
     if positional and by_name:
         problems.append(Problem(flag, f"give {flag} or {map_flag}, not both"))
         return names
     if positional:
+        if len(names) > 1 and order is None:
+            example = ",".join(f"{n}=NEW{i + 1}" for i, n in enumerate(names[:3]))
+            problems.append(Problem(flag, f"the source does not declare the order of its {len(names)} {what} "
+                                          f"({', '.join(names)}), so positional names could land on the wrong ones; "
+                                          f"name each by its name instead: {map_flag} {example}"))
+            return names
         if len(positional) != len(names):
             problems.append(Problem(flag, f"{len(positional)} names for {len(names)} {what} ({', '.join(names)}, {order})"))
             return names
+        if len(names) > 1:
+            notes.append(f"{flag} follow the order of the model's {what} ({order}): "
+                         + ", ".join(f"{old} -> {new}" for old, new in zip(names, positional)))
         return list(positional)
     for old in by_name:
         if old not in names:

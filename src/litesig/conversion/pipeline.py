@@ -125,7 +125,7 @@ def convert(
             say("Loading models")
             plans = plan_signatures(spec, {key: loader.load(key, m.path, m.signature) for key, m in spec.models.items()})
         return ConvertResult(path=out_path, size_bytes=0, optimize=options.optimize, signatures=_names(plans), timings=timings,
-                             notes=["dry run: nothing was converted or written"], wiring={p.name: p.wiring() for p in plans})
+                             notes=["dry run: nothing was converted or written", *spec.notes], wiring={p.name: p.wiring() for p in plans})
     spec = with_flag_io_dtypes(spec, options.input_dtype, options.output_dtype)
     io_errors = io_problems(spec, options.optimize)
     if io_errors:
@@ -187,7 +187,7 @@ def convert(
                 report,
             )
     write_atomic(out_path, content, replace=force)  # without force, a file created meanwhile is not overwritten
-    notes = _notes(content, options) + traced.notes + order_notes + target_notes
+    notes = list(spec.notes) + _notes(content, options) + traced.notes + order_notes + target_notes
     if report is not None:
         notes += report.notes
     return ConvertResult(

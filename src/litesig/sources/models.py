@@ -5,10 +5,16 @@ declares: a Keras model's input and output structure, a SavedModel signature's
 `structured_input_signature` and `structured_outputs`. No user function is called here: user
 functions may train, write files or read files (see the README's "What verified means").
 
-Documented orders ("the model's order" in messages and in positional renames):
+Declared orders (what positional renames and the spec's `inputs = [...]` follow):
 - Keras: the order the model declares (a dict's keys as written, a list's items).
-- SavedModel: inputs and outputs sorted by name. A loaded signature's dict order changes from
-  process to process (PYTHONHASHSEED), so it is never used.
+- SavedModel inputs: the argument order of the function behind the signature, where the object
+  graph keeps it (a tf.Module's `@tf.function`, a tf_keras model's `__call__`, a Keras 3 export of
+  a list-input model): read from the saved functions' input signatures, never by calling them.
+  A signature's own dict order changes from process to process (PYTHONHASHSEED) and a dict argument
+  has no order, so where no function declares one the order is unknown (`input_order` None) and
+  positional names over several inputs are refused, never guessed.
+- SavedModel outputs: `output_0`, `output_1`, ... (a function that returned a tuple) in that order;
+  any other names of several outputs have no declared order (`output_order` None).
 
 TensorFlow is imported here lazily: importing this module costs nothing until a model loads.
 """
@@ -62,6 +68,8 @@ class SourceModel:
     output_structure: str = "single"  # "single", "list" or "dict": what calling the model returns
     declared: bool = True
     signature: str | None = None
+    input_order: str | None = "as the Keras model declares them"  # where the order of `inputs` comes from; None: unknown
+    output_order: str | None = "as the Keras model declares them"  # likewise for `outputs`
     stateful: bool = False  # the signature assigns variables (a training step)
     touches_files: bool = False  # the signature reads or writes files (save/restore)
     notes: list[str] = field(default_factory=list)
@@ -102,7 +110,7 @@ def _dims(shape: Any) -> tuple[int, ...] | None:
         return None
     try:
         return tuple(-1 if d is None else int(d) for d in shape)
-    except TypeError:  # unknown rank
+    except (TypeError, ValueError):  # unknown rank: TypeError before TF 2.21, ValueError since
         return None
 
 
@@ -239,17 +247,84 @@ class Loader:
         ops = _graph_ops(fn)
         high = _saved_model_table_size(loaded)
         tables = _saved_model_gather_sizes(fn, [n for n in specs if _is_int(specs[n].dtype)])
+        input_order, order_where = _declared_input_order(loaded, specs)
         inputs = tuple(
             _with_range(TensorSig(name, _dtype_name(specs[name].dtype), _dims(specs[name].shape)),
                         (0, min(tables[name])) if tables.get(name) else (0, high) if high and _is_int(specs[name].dtype) else None)
-            for name in sorted(specs)
+            for name in (input_order or sorted(specs))
         )
         outs = fn.structured_outputs
         if not isinstance(outs, Mapping):
             raise LitesigError(f"{path}: signature {signature!r} does not return named outputs")
-        outputs = tuple(TensorSig(name, _dtype_name(outs[name].dtype), _dims(outs[name].shape)) for name in sorted(outs))
+        output_order, output_where = _declared_output_order(list(outs))
+        outputs = tuple(TensorSig(name, _dtype_name(outs[name].dtype), _dims(outs[name].shape)) for name in (output_order or sorted(outs)))
         return SourceModel(key, path, "saved_model", inputs, outputs, fn, loaded, structure="dict", output_structure="dict",
+                           input_order=order_where, output_order=output_where,
                            signature=signature, stateful=bool(ops & _ASSIGN_OPS), touches_files=bool(ops & _FILE_OPS))
+
+
+def _declared_input_order(loaded: Any, specs: Mapping[str, Any]) -> tuple[list[str] | None, str | None]:
+    """The order of a signature's inputs as the function behind it declares its arguments, and where it was read.
+
+    Reads the input signatures of the functions the SavedModel's object graph keeps (attributes of
+    the root object); calls none of them. Only positional structures count: a dict argument has no
+    order. (None, None) unless every function that takes exactly these inputs agrees on one order.
+    """
+    names = sorted(specs)
+    if len(names) == 1:
+        return names, "its only input"
+    orders: dict[tuple[str, ...], str] = {}
+    try:
+        attributes = list(vars(loaded).items())
+    except TypeError:
+        return None, None
+    for attribute, value in attributes:
+        try:
+            functions = list(getattr(value, "concrete_functions", None) or ())
+        except Exception:  # not a restored function
+            continue
+        for concrete in functions:
+            try:
+                flat = _positional_specs(concrete.structured_input_signature)
+            except Exception:
+                continue
+            if flat is not None and sorted(flat) == names:
+                orders.setdefault(tuple(flat), attribute)
+    if len(orders) != 1:
+        return None, None
+    (order, attribute), = orders.items()
+    return list(order), f"the argument order of the SavedModel's function {attribute!r}"
+
+
+def _positional_specs(structure: Any) -> list[str] | None:
+    """Tensor names of a nested structure in order; None if any level is a dict (no declared order)."""
+    out: list[str] = []
+    todo = [structure]
+    while todo:
+        item = todo.pop(0)
+        if isinstance(item, Mapping):
+            if item:
+                return None
+            continue
+        if isinstance(item, (list, tuple)):
+            todo[:0] = list(item)
+            continue
+        name = getattr(item, "name", None)
+        if name is not None and hasattr(item, "dtype") and hasattr(item, "shape"):
+            out.append(str(name))
+    return out
+
+
+def _declared_output_order(names: list[str]) -> tuple[list[str] | None, str | None]:
+    """output_0, output_1, ... in numeric order (a function that returned a tuple); any other several names: unknown."""
+    import re
+
+    if len(names) == 1:
+        return names, "its only output"
+    numbered = [re.fullmatch(r"output_(\d+)", n) for n in names]
+    if all(numbered):
+        return sorted(names, key=lambda n: int(n.rsplit("_", 1)[1])), "output_0, output_1, ...: the order the function returned them"
+    return None, None
 
 
 def _keras_load_error(path: Path, e: Exception, have_code: bool) -> LitesigError:

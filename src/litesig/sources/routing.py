@@ -2,10 +2,11 @@
 model input, and which model output each signature output is. Every problem is collected at once.
 
 Routes are by name on both ends, so nothing depends on the order a framework happens to list
-things in. The positional forms (the long form's `inputs = [...]`, `--input-names`) are read in the
-model's documented order (sources.py: Keras' declared order; SavedModels sorted by name).
-This module imports no TensorFlow; the wrapper (conversion.py) and the reference (reference.py)
-both read the routes, and each calls the models in its own way.
+things in. The positional forms (the long form's `inputs = [...]`, a signature whose inputs match a
+model's by count, `"model[1]"` outputs) follow the model's declared order (sources/models.py) and
+are refused where the source declares none: over several inputs a guess can cross them silently.
+This module imports no TensorFlow; the wrapper (conversion/wrapping.py) and the reference
+(verification/reference.py) both read the routes, and each calls the models in its own way.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Route:
     model: str
     feeds: tuple[tuple[str, str], ...]  # (model input, signature input), in the model's documented input order
     model_output: str  # the model's own name for the output
+    positional: str | None = None  # feeds matched by position: where the model's order comes from
 
     @property
     def call_key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -45,9 +47,11 @@ class Plan:
     def wiring(self) -> list[str]:
         """Human-readable lines: `model.input <- signature_input` and `output <- model.output`."""
         lines = []
+        positional = {r.call_key: r.positional for r in self.routes}
         for (model, feeds) in dict.fromkeys(r.call_key for r in self.routes):
+            how = positional[(model, feeds)]
             for model_input, sig_input in feeds:
-                lines.append(f"{model}.{model_input} <- {sig_input}")
+                lines.append(f"{model}.{model_input} <- {sig_input}" + (f"   (by position: {how})" if how and len(feeds) > 1 else ""))
         for r in self.routes:
             lines.append(f"{r.output} <- {r.model}.{r.model_output}")
         return lines
@@ -112,8 +116,9 @@ def _route(sig: SignatureSpec, ref: OutputRef, model: SourceModel, where: str, p
     names = [i.name for i in sig.inputs]
     wanted = list(model.input_names())
     n = len(wanted)
-    order = "the model's order" if model.kind == "keras" else "sorted by name"
+    order = model.input_order or "the model declares no order"
     args: list[str]
+    positional = None
     if not model.declared:
         return None if not model.outputs else _output(ref, model, where, problems, ((wanted[0], _only(ref, names)),))
     if ref.input_map is not None:
@@ -128,9 +133,13 @@ def _route(sig: SignatureSpec, ref: OutputRef, model: SourceModel, where: str, p
         args = [given[w] for w in wanted]
     elif ref.inputs is not None:
         args = list(ref.inputs)
+        if n > 1 and model.input_order is None:
+            problems.append(Problem(f"{where}.inputs", _no_order(model, wanted, args)))
+            return None
         if len(args) != n:
             problems.append(Problem(f"{where}.inputs", f"model {model.key!r} takes {n} inputs ({', '.join(wanted)}, {order}), {len(args)} given"))
             return None
+        positional = order
     elif n == 1:
         if len(names) == 1:
             args = [names[0]]
@@ -142,14 +151,25 @@ def _route(sig: SignatureSpec, ref: OutputRef, model: SourceModel, where: str, p
             return None
     elif all(w in names for w in wanted):
         args = list(wanted)
+    elif len(names) == n and model.input_order is None:
+        problems.append(Problem(where, _no_order(model, wanted, names)))
+        return None
     elif len(names) == n:
-        args = list(names)  # positional: the signature's declared order onto the model's documented order
+        args = list(names)  # positional: the signature's declared order onto the model's declared order
+        positional = order
     else:
         problems.append(Problem(where, f"model {model.key!r} takes {n} inputs ({', '.join(wanted)}); the signature's inputs "
                                 f"({', '.join(names)}) match neither by name nor by count; map them by name: "
                                 f"inputs = {{ {wanted[0]} = \"{names[0]}\", ... }}"))
         return None
-    return _output(ref, model, where, problems, tuple(zip(wanted, args)))
+    return _output(ref, model, where, problems, tuple(zip(wanted, args)), positional)
+
+
+def _no_order(model: SourceModel, wanted: list[str], given: list[str]) -> str:
+    table = ", ".join(f'{w} = "{g}"' for w, g in zip(wanted, given + wanted[len(given):]))
+    return (f"model {model.key!r} does not declare the order of its inputs ({', '.join(wanted)}): a SavedModel signature's "
+            f"inputs are a dict, so a positional list could feed the wrong ones; map them by name: "
+            f"{{ model = \"{model.key}\", inputs = {{ {table} }} }}")
 
 
 def _only(ref: OutputRef, names: list[str]) -> str:
@@ -161,7 +181,7 @@ def _only(ref: OutputRef, names: list[str]) -> str:
 
 
 def _output(ref: OutputRef, model: SourceModel, where: str, problems: list[Problem],
-            feeds: tuple[tuple[str, str], ...]) -> Route | None:
+            feeds: tuple[tuple[str, str], ...], positional: str | None = None) -> Route | None:
     outs = list(model.output_names)
     if ref.output is None:
         if len(outs) != 1:
@@ -170,6 +190,10 @@ def _output(ref: OutputRef, model: SourceModel, where: str, problems: list[Probl
             return None
         index = 0
     elif isinstance(ref.output, int):
+        if len(outs) > 1 and model.output_order is None:
+            problems.append(Problem(where, f"model {model.key!r} does not declare the order of its outputs ({', '.join(outs)}); "
+                                    f"name the one you mean: \"{model.key}.{outs[0]}\""))
+            return None
         if not 0 <= ref.output < len(outs):
             problems.append(Problem(where, f"model {model.key!r} has {len(outs)} outputs ({', '.join(outs)}); index {ref.output} is out of range"))
             return None
@@ -179,4 +203,4 @@ def _output(ref: OutputRef, model: SourceModel, where: str, problems: list[Probl
     else:
         problems.append(Problem(where, f"model {model.key!r} has no output {ref.output!r}; its outputs are: {', '.join(outs)}"))
         return None
-    return Route(ref.name, ref.model, feeds, outs[index])
+    return Route(ref.name, ref.model, feeds, outs[index], positional)

@@ -64,7 +64,7 @@ class OutputRef:
     name: str
     model: str
     output: str | int | None = None  # None: the model's only output
-    inputs: tuple[str, ...] | None = None  # positional, in the model's documented order; None: route by the rules in the README
+    inputs: tuple[str, ...] | None = None  # positional, in the model's declared order; None: route by the rules in the README
     input_map: tuple[tuple[str, str], ...] | None = None  # by name: (model input, signature input) pairs
     io_dtype: str | None = None  # int8 / uint8 / int16: the type the app reads; None: the signature's
 
@@ -129,6 +129,7 @@ class Spec:
     signatures: tuple[SignatureSpec, ...]
     options: ConvertOptions = field(default_factory=ConvertOptions)
     source: str = "<spec>"
+    notes: tuple[str, ...] = ()  # how the model-path form's flags were read (e.g. the order positional names follow)
 
     def signature(self, name: str) -> SignatureSpec:
         for sig in self.signatures:
