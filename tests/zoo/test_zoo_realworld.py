@@ -157,6 +157,30 @@ def test_hub_saved_model_wiring_is_the_same_under_every_hash_seed(hub, tmp_path)
                                          "hidden <- serving_default.output_0"])
 
 
+def test_hub_image_backbone_with_generated_input_names(keras, tmp_path):
+    """keras-hub ResNet: its input is named by Keras' global counter (keras_tensor_14, then keras_tensor_28 on the next
+    load); convert loads it once to convert and once more as the reference, which must not refuse the right file."""
+    import keras_hub
+
+    keras.utils.set_random_seed(0)
+    model = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64], stackwise_num_blocks=[1],
+        stackwise_num_strides=[1], block_type="basic_block", use_pre_activation=False, image_shape=(16, 16, 3))
+    model.save(tmp_path / "resnet.keras")
+    result = litesig.convert(tmp_path / "resnet.keras", tmp_path / "resnet.tflite", signature="features",
+                             input_names="image", output_names="features")
+    assert result.verification is not None and result.verification.passed
+    x = np.random.default_rng(0).uniform(0, 1, (2, 16, 16, 3)).astype(np.float32)
+    want = np.asarray(model(x, training=False))
+    got = tflite(result.path, "features", image=x)["features"]
+    assert_close(got, want, "none")
+    # The dry run's name is the one every later load gives, so a by-name map keeps working.
+    plan = litesig.convert(tmp_path / "resnet.keras", tmp_path / "never.tflite", dry_run=True)
+    assert plan.wiring["serving_default"][0] == "model.keras_tensor <- keras_tensor"
+    again = litesig.convert(tmp_path / "resnet.keras", tmp_path / "map.tflite", input_map={"keras_tensor": "image"})
+    assert again.verification is not None and again.verification.passed
+
+
 # --- 3. dict inputs declared out of alphabetical order ------------------------------------------
 
 

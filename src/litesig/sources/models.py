@@ -21,6 +21,7 @@ TensorFlow is imported here lazily: importing this module costs nothing until a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,20 @@ def _dtype_name(dtype: Any) -> str:
     return getattr(dtype, "name", None) or str(dtype)
 
 
+_GENERATED = re.compile(r"(keras_tensor|input_layer|input)(_\d+)?")
+
+
+def _stable_input_names(names: list[str]) -> list[str]:
+    """Names Keras generated from a process-wide counter (`keras_tensor_14` on one load, `keras_tensor_28` on the next)
+    become the same on every load: the base name, numbered by position. The inputs are passed by position anyway."""
+    bases = [m.group(1) if (m := _GENERATED.fullmatch(n)) else None for n in names]
+    out = []
+    for i, (name, base) in enumerate(zip(names, bases)):
+        stable = name if base is None else (base if len(names) == 1 else f"{base}_{i}")
+        out.append(stable)
+    return out if len(set(out)) == len(out) else names
+
+
 def _keras_outputs(struct: Any, layer_names: Sequence[str] | None) -> tuple[tuple[TensorSig, ...], str]:
     """Output names from a Keras output structure: dict keys as declared, else layer names, else output_<i>."""
     if isinstance(struct, Mapping):
@@ -190,7 +205,8 @@ class Loader:
             tensors = list(struct.values())
         elif keras_inputs:
             structure = "single" if len(keras_inputs) == 1 and not isinstance(struct, (list, tuple)) else "list"
-            inputs = tuple(TensorSig(t.name, _dtype_name(t.dtype), _dims(t.shape)) for t in keras_inputs)
+            names = _stable_input_names([t.name for t in keras_inputs])
+            inputs = tuple(TensorSig(n, _dtype_name(t.dtype), _dims(t.shape)) for n, t in zip(names, keras_inputs))
             tensors = list(keras_inputs)
         else:  # a subclassed model: no declared inputs; the spec gives dtype and shape
             structure, declared, tensors = "single", False, []
@@ -317,8 +333,6 @@ def _positional_specs(structure: Any) -> list[str] | None:
 
 def _declared_output_order(names: list[str]) -> tuple[list[str] | None, str | None]:
     """output_0, output_1, ... in numeric order (a function that returned a tuple); any other several names: unknown."""
-    import re
-
     if len(names) == 1:
         return names, "its only output"
     numbered = [re.fullmatch(r"output_(\d+)", n) for n in names]
