@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..runtimes import quant
-from ..runtimes.inputs import sample_inputs
-from .parity import Tolerance, VerifyReport, float_view, quantization_notes, run_parity
+from .parity import Tolerance, VerifyReport, quantization_notes, run_parity
 from ..runtimes.interpreter import Runner
 
 
@@ -109,9 +108,9 @@ def verify_spec(content: bytes, spec: Any, *, tolerance: Tolerance, model_name: 
                 calibration: Mapping[str, Sequence[Mapping[str, np.ndarray]]] | None = None) -> VerifyReport:
     """The check convert runs before writing: the file against the spec's models, loaded anew and called as a user would.
 
-    Inputs: the spec's [verify] inputs when given; else random, within each input's realistic range
-    (the spec's `range`, an Embedding's size, and for int8 the calibration data's range, whose first
-    samples are also run).
+    Inputs: the spec's [verify] inputs when given; else for a calibrated file the calibration samples
+    themselves (never values drawn uniformly over their range: real data is not uniform); else random,
+    within each input's realistic range (the spec's `range`, an Embedding's size).
     """
     from .reference import SpecReference
 
@@ -137,12 +136,26 @@ def verify_spec(content: bytes, spec: Any, *, tolerance: Tolerance, model_name: 
                 elif values.size and values.dtype.kind in "iu":  # integer ranges exclude their high end
                     cal.setdefault(name, (float(values.min()), float(values.max()) + 1))
             if samples_:
-                details, _, cal = float_view(runner, sig, cal)  # integer I/O: the source still takes floats
-                rng = np.random.default_rng(0)
-                feeds[sig] = [dict(samples_[0])] + [sample_inputs(details, batch=b, dynamic=4, rng=rng, ranges=cal) for b in (1, 3)]
-        note = "the calibration data's first sample, and random inputs within its range"
+                feeds[sig], note = _calibration_cases(samples_, runner.input_details(sig))
+
     return _run_against(runner, reference, signatures, tolerance, model_name=model_name, against=spec.source,
                         ranges=ranges, inputs=feeds, inputs_note=note)
+
+
+def _calibration_cases(samples: Sequence[Mapping[str, np.ndarray]], details: Mapping[str, Any]
+                       ) -> tuple[list[dict[str, np.ndarray]], str]:
+    """Up to four calibration samples spread over the data, and, where every input's batch is dynamic, three of them as one batch."""
+    n = len(samples)
+    picks = sorted({0, n // 3, (2 * n) // 3, n - 1})
+    cases = [dict(samples[i]) for i in picks]
+    note = f"the calibration samples themselves (#{', #'.join(str(i) for i in picks)} of {n})"
+    batch = picks[:3]
+    dynamic = all(d.shape_signature[:1] == (-1,) for d in details.values()) and all(
+        np.asarray(samples[0][name]).shape[:1] == (1,) for name in samples[0])
+    if dynamic and len(batch) > 1:
+        cases.append({name: np.concatenate([np.asarray(samples[i][name]) for i in batch]) for name in samples[0]})
+        note += f", and #{', #'.join(str(i) for i in batch)} as one batch"
+    return cases, note
 
 
 def _run_against(runner: Runner, reference: Any, signatures: Sequence[str], tolerance: Tolerance, *, model_name: str,
