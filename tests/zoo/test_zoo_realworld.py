@@ -313,8 +313,16 @@ def modules(tf, tmp_path_factory):
         def measure(self, text):
             return {"length": tf.strings.length(text), "bucket": tf.strings.to_hash_bucket_fast(text, 16)}
 
+    class Labeller(tf.Module):  # string, bool and int64 outputs: compared exactly, never cast to float
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="scores")])
+        def label(self, scores):
+            best = tf.argmax(scores, -1)
+            return {"label": tf.gather(tf.constant(["cat", "dog", "eel"]), best), "confident": tf.reduce_max(scores, -1) > 0.5,
+                    "index": best}
+
     for name, module, sigs in [("embedder", Embedder(), ("embed", "rows")), ("picker", Picker(), ("pick",)), ("opaque", Opaque(), ("pick",)),
-                               ("vocabulary", Vocabulary(), ("encode",)), ("strings", Strings(), ("measure",))]:
+                               ("vocabulary", Vocabulary(), ("encode",)), ("strings", Strings(), ("measure",)),
+                               ("labeller", Labeller(), ("label",))]:
         tf.saved_model.save(module, str(d / name), signatures={s: getattr(module, s) for s in sigs})
     return d
 
@@ -368,6 +376,18 @@ def test_saved_model_string_input(modules, tmp_path):
     with pytest.raises(LitesigError) as e:
         litesig.convert(modules / "strings", tmp_path / "s.tflite")
     assert "StringLength" in str(e.value) and "--select-tf-ops" in str(e.value)
+
+
+def test_saved_model_string_and_bool_outputs_compare_exactly(modules, tmp_path):
+    result = litesig.convert(modules / "labeller", tmp_path / "l.tflite")
+    report = result.verification
+    assert report is not None and report.passed
+    assert {o.name for c in report.cases for o in c.outputs} == {"label", "confident", "index"}
+    scores = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    want = _call_signature(modules / "labeller", "label", scores=scores)
+    got = tflite(result.path, "label", scores=scores)
+    assert list(got["label"]) == list(want["label"]) and got["confident"].tolist() == want["confident"].tolist()
+    assert got["index"].tolist() == want["index"].tolist()
 
 
 # --- 6. a subclassed model: --code FILE.py with --unsafe -----------------------------------------

@@ -154,6 +154,8 @@ def compare(name: str, reference: np.ndarray, got: np.ndarray, tol: Tolerance) -
     out = np.asarray(got)
     if ref.shape != out.shape:
         return OutputReport.failed(name, out.shape, f"shape {list(out.shape)} but the reference has {list(ref.shape)}")
+    if ref.dtype.kind in "SUOb" or out.dtype.kind in "SUOb":
+        return _compare_exactly(name, ref, out)
     r = ref.astype(np.float64)
     o = out.astype(np.float64)
     bad_nan = int(np.count_nonzero(np.isnan(o) & ~np.isnan(r)))
@@ -175,6 +177,23 @@ def compare(name: str, reference: np.ndarray, got: np.ndarray, tol: Tolerance) -
     elif cosine < tol.min_cosine:
         why = f"cosine similarity {cosine:.6f} below {tol.min_cosine}"
     return OutputReport(name, tuple(out.shape), max_abs, max_rel, rmse, cosine, bad_nan, bad_inf, not why, why)
+
+
+def _compare_exactly(name: str, ref: np.ndarray, out: np.ndarray) -> OutputReport:
+    """Strings and bools have no distance: equal element by element, or the count that differs."""
+    def text(a: np.ndarray) -> np.ndarray:
+        if a.dtype.kind in "SUO":
+            return np.vectorize(lambda v: v.encode("utf-8") if isinstance(v, str) else bytes(v), otypes=[object])(a) if a.size else a
+        return a
+
+    r, o = text(ref), text(out)
+    if (ref.dtype.kind in "SUO") != (out.dtype.kind in "SUO"):
+        return OutputReport.failed(name, out.shape, f"dtype {out.dtype} but the reference has {ref.dtype}")
+    if not ref.size:
+        return OutputReport.failed(name, out.shape, "nothing to compare: the output is empty")
+    differ = int(np.count_nonzero(r != o))
+    why = f"{differ} of {ref.size} values differ (compared exactly)" if differ else ""
+    return OutputReport(name, tuple(out.shape), float(differ > 0), 0.0, 0.0, 1.0 if not differ else 0.0, 0, 0, not why, why)
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
