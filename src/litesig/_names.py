@@ -5,26 +5,34 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# The converter rejects names with spaces, '/' or ':' (they clash with TF tensor naming);
-# keep to characters every app language can put in a string literal without escaping.
+# The converter rejects signature and input names with spaces, '/' or ':' (they become TF op
+# names); keep to characters every app language can put in a string literal without escaping.
 _VALID = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _ALLOWED = re.compile(r"[A-Za-z0-9_.\-]")
+# An output name is only a key of the signature's output dict, so TF variable names such as
+# 'dense_1/bias:0' (what the on-device training guide's `restore` returns) convert as they are.
+_VALID_OUTPUT = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-/:]*")
+_ALLOWED_OUTPUT = re.compile(r"[A-Za-z0-9_.\-/:]")
 
 
-def name_problem(name: object) -> str | None:
-    """Why `name` cannot be a signature/input/output name, or None if it can. Says which character is wrong."""
+def name_problem(name: object, *, output: bool = False) -> str | None:
+    """Why `name` cannot be a signature/input (or, with `output`, output) name, or None if it can. Says which character is wrong."""
     if not isinstance(name, str):
         return f"expected a string, got {type(name).__name__}"
     if not name:
         return "a name must not be empty"
-    if _VALID.fullmatch(name):  # fullmatch: `$` would let a trailing newline through
+    valid, allowed = (_VALID_OUTPUT, _ALLOWED_OUTPUT) if output else (_VALID, _ALLOWED)
+    if valid.fullmatch(name):  # fullmatch: `$` would let a trailing newline through
         return None
     shown = name if len(name) <= 80 else name[:77] + "..."
     if not re.fullmatch(r"[A-Za-z_]", name[0]):
         bad, where = name[0], "first character"
     else:
-        position = next(i for i, ch in enumerate(name) if not _ALLOWED.fullmatch(ch))
+        position = next(i for i, ch in enumerate(name) if not allowed.fullmatch(ch))
         bad, where = name[position], f"character {position + 1}"
+    if output:
+        return (f"invalid name {shown!r}: {where} is {_describe(bad)}; use letters, digits, '_', '.', '-', '/', ':', "
+                "starting with a letter or '_'")
     return (
         f"invalid name {shown!r}: {where} is {_describe(bad)}; use letters, digits, '_', '.', '-', starting with a "
         "letter or '_' (spaces, '/' and ':' are rejected by the TFLite converter)"

@@ -462,3 +462,73 @@ def test_subclassed_model_needs_code(subclassed, tmp_path, capsys):
     result = litesig.convert(spec, tmp_path / "spec.tflite")
     assert result.verification is not None and result.verification.passed
     assert_close(tflite(result.path, "predict", features=ref["x"])["scores"], ref["y"], "float16")
+
+
+# --- 7. the TensorFlow Lite on-device training guide's module, verbatim (tf_keras) -----------------
+
+GUIDE = '''
+import sys
+import tensorflow as tf
+IMG_SIZE = 28
+class Model(tf.Module):
+  def __init__(self):
+    self.model = tf.keras.Sequential([
+        tf.keras.layers.Flatten(input_shape=(IMG_SIZE, IMG_SIZE), name='flatten'),
+        tf.keras.layers.Dense(128, activation='relu', name='dense_1'),
+        tf.keras.layers.Dense(10, name='dense_2')
+    ])
+    self.model.compile(optimizer='sgd', loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True))
+
+  @tf.function(input_signature=[tf.TensorSpec([None, IMG_SIZE, IMG_SIZE], tf.float32), tf.TensorSpec([None, 10], tf.float32)])
+  def train(self, x, y):
+    with tf.GradientTape() as tape:
+      prediction = self.model(x)
+      loss = self.model.loss(y, prediction)
+    gradients = tape.gradient(loss, self.model.trainable_variables)
+    self.model.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
+    result = {"loss": loss}
+    return result
+
+  @tf.function(input_signature=[tf.TensorSpec([None, IMG_SIZE, IMG_SIZE], tf.float32)])
+  def infer(self, x):
+    logits = self.model(x)
+    probabilities = tf.nn.softmax(logits, axis=-1)
+    return {"output": probabilities, "logits": logits}
+
+  @tf.function(input_signature=[tf.TensorSpec(shape=[], dtype=tf.string)])
+  def save(self, checkpoint_path):
+    tensor_names = [weight.name for weight in self.model.weights]
+    tensors_to_save = [weight.read_value() for weight in self.model.weights]
+    tf.raw_ops.Save(filename=checkpoint_path, tensor_names=tensor_names, data=tensors_to_save, name='save')
+    return {"checkpoint_path": checkpoint_path}
+
+  @tf.function(input_signature=[tf.TensorSpec(shape=[], dtype=tf.string)])
+  def restore(self, checkpoint_path):
+    restored_tensors = {}
+    for var in self.model.weights:
+      restored = tf.raw_ops.Restore(file_pattern=checkpoint_path, tensor_name=var.name, dt=var.dtype, name='restore')
+      var.assign(restored)
+      restored_tensors[var.name] = restored
+    return restored_tensors
+
+m = Model()
+tf.saved_model.save(m, sys.argv[1], signatures={'train': m.train.get_concrete_function(), 'infer': m.infer.get_concrete_function(), 'save': m.save.get_concrete_function(), 'restore': m.restore.get_concrete_function()})
+'''
+
+
+def test_on_device_training_guide_module_verbatim(tmp_path):
+    """The guide's code as published (with tf_keras, which it was written for): restore returns tf.raw_ops.Restore
+    tensors of unknown rank named 'dense_1/bias:0'. Converts with all four signatures, infer is verified."""
+    d = tmp_path / "guide"
+    done = subprocess.run([sys.executable, "-c", GUIDE, str(d)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = litesig.convert(d, tmp_path / "guide.tflite", select_tf_ops=True)
+    assert set(result.signatures) == {"train", "infer", "save", "restore"}
+    assert "dense_1/bias:0" in result.signatures["restore"]["outputs"]
+    report = result.verification
+    assert report is not None and report.passed and {c.signature for c in report.cases} == {"infer"}
+    x = np.random.default_rng(0).uniform(0, 1, (3, 28, 28)).astype(np.float32)
+    want = _call_signature(d, "infer", x=x)
+    got = tflite(result.path, "infer", x=x)
+    assert_close(got["logits"], want["logits"], "none")

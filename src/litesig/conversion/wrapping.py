@@ -87,7 +87,8 @@ def _signature_fn(tf: Any, plan: Plan, sources: Mapping[str, SourceModel]) -> Ca
                     x = args[positions[sig_input]]
                     feeds[model_input] = tf.cast(x, want) if x.dtype != want else x
                 calls[route.call_key] = _call_in_graph(model, feeds)
-            result[route.output] = tf.identity(calls[route.call_key][route.model_output], name=route.output)
+            op_name = route.output.replace("/", "_").replace(":", "_")  # an output name may be 'dense_1/bias:0'; an op's may not
+            result[route.output] = tf.identity(calls[route.call_key][route.model_output], name=op_name)
         return result
 
     return fn

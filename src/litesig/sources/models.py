@@ -69,8 +69,8 @@ class SourceModel:
     output_structure: str = "single"  # "single", "list" or "dict": what calling the model returns
     declared: bool = True
     signature: str | None = None
-    input_order: str | None = "as the Keras model declares them"  # where the order of `inputs` comes from; None: unknown
-    output_order: str | None = "as the Keras model declares them"  # likewise for `outputs`
+    input_order: str | None = "as the model declares them"  # where the order of `inputs` comes from; None: unknown
+    output_order: str | None = "as the model declares them"  # likewise for `outputs`
     stateful: bool = False  # the signature assigns variables (a training step)
     touches_files: bool = False  # the signature reads or writes files (save/restore)
     notes: list[str] = field(default_factory=list)

@@ -279,7 +279,7 @@ def _parse_outputs(
     outputs = []
     for name, entry in raw.items():
         at = f"{where}.{name}"
-        why = name_problem(name)
+        why = name_problem(name, output=True)
         if why:
             problems.append(Problem(at, why))
         inputs: tuple[str, ...] | None = None
