@@ -314,6 +314,29 @@ def test_int8_verifies_on_the_calibration_samples_not_their_range(tmp_path, kera
     assert cosine > 0.95
 
 
+def test_calibration_in_the_apps_terms(tmp_path, keras, capsys):
+    """The app feeds uint8 images to a float model that takes 0..255: uint8 calibration arrays are those values
+    (an .npz or, for one input, an .npy); all-NaN calibration is a message, not a traceback."""
+    keras.utils.set_random_seed(4)
+    x = keras.Input((6, 6, 1), name="image")
+    h = keras.layers.Conv2D(4, 3, activation="relu")(keras.layers.Rescaling(1 / 255.0)(x))
+    keras.Model(x, keras.layers.Dense(3)(keras.layers.Flatten()(h))).save(tmp_path / "img.keras")
+    images = np.random.default_rng(0).integers(0, 256, size=(16, 1, 6, 6, 1)).astype(np.uint8)
+    np.savez(tmp_path / "calib.npz", image=images)
+    np.save(tmp_path / "calib.npy", images)
+    for calib in ("calib.npz", "calib.npy"):
+        out = tmp_path / f"{calib}.tflite"
+        assert main(["convert", str(tmp_path / "img.keras"), "-o", str(out), "--optimize", "int8", "--calibration",
+                     str(tmp_path / calib), "--input-dtype", "uint8", "--input-shape", "image=1,6,6,1", "-q"]) == 0, capsys.readouterr().err
+        detail = Interpreter(model_path=str(out)).get_signature_runner("serving_default").get_input_details()["image"]
+        assert detail["dtype"] == np.uint8
+    np.savez(tmp_path / "nan.npz", image=np.full((4, 1, 6, 6, 1), np.nan, np.float32))
+    assert main(["convert", str(tmp_path / "img.keras"), "-o", str(tmp_path / "nan.tflite"), "--optimize", "int8",
+                 "--calibration", str(tmp_path / "nan.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "no finite value" in err and "Traceback" not in err and not (tmp_path / "nan.tflite").exists()
+
+
 def test_quiet_prints_only_the_result(two_inputs, tmp_path, capsys):
     assert main(["convert", str(two_inputs), "-o", str(tmp_path / "q.tflite"), "-q"]) == 0
     captured = capsys.readouterr()

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._arrays import array_key, load_npz, shape_fits
+from .._arrays import array_key, load_npy, load_npz, shape_fits
 from .._io import captured_stderr
 from ..errors import ConversionFailed, InvalidInput, Problem
 from ..tflite.runtime_compat import tune_converter
@@ -104,7 +104,13 @@ def load_calibration(options: ConvertOptions, signatures: Sequence[tuple[str, Se
     """Samples per signature from the .npz: keys "<signature>/<input>" or "<input>", first axis = samples."""
     path = options.calibration
     assert path is not None  # ConvertOptions.problems() guarantees it for int8
-    arrays = load_npz(path)
+    if Path(path).suffix.lower() == ".npy":  # one array: only for one signature with one input
+        if len(signatures) != 1 or len(signatures[0][1]) != 1:
+            raise InvalidInput(str(path), [Problem("", "a .npy holds one array, for a single signature with a single input; "
+                                                       "give an .npz keyed \"<signature>/<input>\" or \"<input>\"")])
+        arrays = {signatures[0][1][0].name: load_npy(path, "calibration")}
+    else:
+        arrays = load_npz(path)
     problems = []
     out: Calibration = {}
     for sig_name, sig_inputs in signatures:
@@ -144,7 +150,13 @@ def _samples(array: np.ndarray, inp: InputSpec, key: str, problems: list[Problem
     if not shape_fits(got, shape):
         problems.append(Problem(key, f"array of shape {list(array.shape)} gives samples of shape {list(got)}; the input takes {list(shape)} (first axis = samples)"))
         return None
-    if array.dtype.kind != np.dtype(inp.dtype).kind:
+    want = np.dtype(inp.dtype)
+    # Integer values for a float input are those values (a uint8 image 0..255 for a float model that takes 0..255):
+    # what an app that feeds uint8 has at hand. Floats for an integer input would be rounded: refused.
+    if array.dtype.kind != want.kind and not (array.dtype.kind in "iub" and want.kind == "f"):
         problems.append(Problem(key, f"dtype {array.dtype}, the input takes {inp.dtype}"))
+        return None
+    if array.dtype.kind == "f" and array.size and not np.isfinite(array).any():
+        problems.append(Problem(key, "no finite value (all NaN or Inf): nothing to calibrate on"))
         return None
     return [s.astype(inp.dtype) for s in samples]

@@ -9,6 +9,7 @@ It imports neither TensorFlow nor Keras.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -223,6 +224,7 @@ def run_parity(
     steps: int = 3,
     inputs_note: str = "random",
     shapes: Mapping[str, Sequence[int]] | None = None,
+    command: str = "verify",
 ) -> VerifyReport:
     """Run each signature and the reference on the same inputs; report every output.
 
@@ -231,6 +233,7 @@ def run_parity(
     times on both sides from the same start, each step compared; then the other signatures run again
     so that what the steps changed is compared too. Signatures in `unverified` are not run.
     `shapes` fixes the shapes of inputs with dynamic dims ("<input>" or "<signature>/<input>").
+    `command` ("verify" or "convert") is whose flags the hints of a failure name.
     """
     rng = np.random.default_rng(seed)
     skipped = dict(unverified or {})
@@ -263,7 +266,7 @@ def run_parity(
     steppers = [s for s in feeds_by_sig if s in stateful]
     for sig in list(ordinary):
         for feed in feeds_by_sig[sig]:
-            case = _case(runner, reference, sig, feed, tolerance, (ranges or {}).get(sig))
+            case = _case(runner, reference, sig, feed, tolerance, (ranges or {}).get(sig), command=command)
             if case.error and _needs_flex(case.error):  # an op in a called subgraph (a loop body) needs Flex
                 skipped[sig] = f"it needs select-TF ops, which the ai-edge-litert Python runtime cannot run ({case.error})"
                 ordinary.remove(sig)
@@ -272,10 +275,11 @@ def run_parity(
     for sig in steppers:
         feed = feeds_by_sig[sig][0]
         for step in range(steps):
-            cases.append(_case(runner, reference, sig, feed, tolerance, (ranges or {}).get(sig), label=f"step {step + 1} of {steps}"))
+            cases.append(_case(runner, reference, sig, feed, tolerance, (ranges or {}).get(sig), label=f"step {step + 1} of {steps}",
+                               command=command))
     if steppers:
         for sig in ordinary:
-            cases.append(_case(runner, reference, sig, feeds_by_sig[sig][0], tolerance, (ranges or {}).get(sig),
+            cases.append(_case(runner, reference, sig, feeds_by_sig[sig][0], tolerance, (ranges or {}).get(sig), command=command,
                                label=f"after {steps} steps of {', '.join(steppers)}"))
     return VerifyReport(model=model_name, against=against, tolerance=tolerance, cases=tuple(cases),
                         unverified=tuple(sorted(skipped.items())), inputs=inputs_note, quantization=tuple(notes))
@@ -305,20 +309,21 @@ def quantization_notes(sig: str, ins: Mapping[str, quant.QuantParams], outs: Map
 
 
 def _case(runner: Runner, reference: Reference, sig: str, feed: Mapping[str, np.ndarray], tolerance: Tolerance,
-          ranges: Mapping[str, tuple[float, float]] | None, label: str = "") -> CaseReport:
+          ranges: Mapping[str, tuple[float, float]] | None, label: str = "", command: str = "verify") -> CaseReport:
     shapes = {n: tuple(a.shape) for n, a in feed.items()}
     if label:
         shapes = {**shapes, "(when)": label}  # type: ignore[dict-item]
     try:
         got = quant.run_float(runner, feed, sig)
     except Exception as e:  # report, don't crash: a failing signature is a finding
-        return CaseReport(sig, shapes, (), f".tflite failed: {e}{_range_hint(feed, ranges)}{_sizes_hint(runner, sig)}")
+        return CaseReport(sig, shapes, (), f".tflite failed: {e}{_hints(runner, sig, feed, ranges, str(e), command)}")
     try:
         want = reference(sig, feed)
     except Exception as e:
         from .._messages import framework_message
 
-        return CaseReport(sig, shapes, (), f"reference failed: {framework_message(e)}{_range_hint(feed, ranges)}{_sizes_hint(runner, sig)}")
+        error = framework_message(e)
+        return CaseReport(sig, shapes, (), f"reference failed: {error}{_hints(runner, sig, feed, ranges, error, command)}")
     reports = []
     for name, value in got.items():
         if name not in want:
@@ -332,20 +337,33 @@ def _needs_flex(error: str) -> bool:
     return error.startswith(".tflite failed") and any(s in error for s in ("Flex", "Select TensorFlow op", "unresolved custom op"))
 
 
-def _sizes_hint(runner: Runner, sig: str) -> str:
+_ABOUT_SIZES = re.compile(r"shape|dimension|dims?\b|size|resiz|broadcast|mismatch|incompatible", re.IGNORECASE)
+
+
+def _hints(runner: Runner, sig: str, feed: Mapping[str, np.ndarray], ranges: Mapping[str, tuple[float, float]] | None,
+           error: str, command: str) -> str:
+    """What the user can do about a failed case, naming only flags the command has."""
+    return _range_hint(feed, ranges, command) + (_sizes_hint(runner, sig, command) if _ABOUT_SIZES.search(error) else "")
+
+
+def _sizes_hint(runner: Runner, sig: str, command: str) -> str:
     """Say that litesig chose the sizes of dynamic dims, and how to choose them instead."""
     dynamic = [n for n, d in runner.input_details(sig).items() if -1 in d.shape_signature]
     if not dynamic:
         return ""
+    if command == "convert":
+        return (f" (litesig chose the sizes of the dynamic dims of {', '.join(dynamic)}: batch 1 and 3, other dynamic dims 4 or 7; "
+                "fix them with --input-shape NAME=D0,D1,... or `shape = [...]` in the spec, or give your inputs with --verify-inputs)")
     return (f" (litesig chose the sizes of the dynamic dims of {', '.join(dynamic)}: the batch from --batch-sizes, "
             "other dynamic dims 4 or 7; give --shape NAME=D0,D1,... to choose)")
 
 
-def _range_hint(feed: Mapping[str, np.ndarray], ranges: Mapping[str, tuple[float, float]] | None) -> str:
+def _range_hint(feed: Mapping[str, np.ndarray], ranges: Mapping[str, tuple[float, float]] | None, command: str = "verify") -> str:
     """For a failure on integer inputs drawn from a default range: say so, and how to give a real one."""
     guessed = [n for n, a in feed.items() if np.asarray(a).dtype.kind in "iu" and n not in (ranges or {})]
     if not guessed:
         return ""
     lo, hi = DEFAULT_INT_RANGE
     return (f" (integer inputs {', '.join(guessed)} were drawn from [{lo}, {hi}) because litesig could not learn their valid range "
-            "from the model: give one with `range = [low, high]` on the input in the spec, or your own inputs with --verify-inputs)")
+            "from the model: give one with `range = [low, high]` on the input in the spec, or your own inputs with "
+            + ("--verify-inputs)" if command == "convert" else "--inputs)"))

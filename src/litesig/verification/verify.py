@@ -139,7 +139,7 @@ def verify_spec(content: bytes, spec: Any, *, tolerance: Tolerance, model_name: 
                 feeds[sig], note = _calibration_cases(samples_, runner.input_details(sig))
 
     return _run_against(runner, reference, signatures, tolerance, model_name=model_name, against=spec.source,
-                        ranges=ranges, inputs=feeds, inputs_note=note)
+                        ranges=ranges, inputs=feeds, inputs_note=note, command="convert")
 
 
 def _calibration_cases(samples: Sequence[Mapping[str, np.ndarray]], details: Mapping[str, Any]
