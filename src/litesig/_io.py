@@ -62,6 +62,36 @@ def open_regular(path: str | os.PathLike[str], kind: type[LitesigError] = Litesi
         raise
 
 
+def source_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why a Keras file or SavedModel directory cannot be a source, checked before Keras or TensorFlow opens it; None if it can.
+
+    Regular files and directories only: a FIFO would block Keras forever, /dev/zero would be read
+    until memory runs out. A SavedModel's saved_model.pb must be a regular file too.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "no such file or directory"
+    except OSError as e:  # a name too long, a loop of links, no permission
+        return f"cannot read: {e.strerror or e}"
+    if stat.S_ISDIR(st.st_mode):
+        pb = os.path.join(path, "saved_model.pb")
+        try:
+            pb_mode = os.stat(pb).st_mode
+        except FileNotFoundError:
+            return None  # the loader says it is not a SavedModel, naming what it lacks
+        except OSError as e:
+            return f"cannot read saved_model.pb: {e.strerror or e}"
+        if not stat.S_ISREG(pb_mode):
+            sort = next((name for test, name in _KINDS if test(pb_mode)), "not a regular file")
+            return f"its saved_model.pb is {sort}, expected a regular file"
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        sort = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+        return f"is {sort}, expected a .keras/.h5 file or a SavedModel directory"
+    return None
+
+
 def read_text(path: str | os.PathLike[str], max_bytes: int, what: str) -> str:
     """The UTF-8 text of a regular file of at most max_bytes (OSError / UnicodeDecodeError pass through)."""
     with open_regular(path, max_bytes=max_bytes, what=what) as f:

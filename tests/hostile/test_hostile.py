@@ -207,7 +207,21 @@ def test_hostile_inputs_specs_and_flags(hostile_dir, tmp_path):
     big = tmp_path / "big.toml"
     with open(big, "wb") as f:
         f.truncate(20 * 2**20)  # sparse: 20 MB of NULs
+    keras_fifo = tmp_path / "fifo" / "model.keras"
+    os.mkfifo(keras_fifo)
+    (tmp_path / "pb_fifo").mkdir()
+    os.mkfifo(tmp_path / "pb_fifo" / "saved_model.pb")
+    (tmp_path / "fifo_model.toml").write_text(f'[models.m]\npath = "{keras_fifo}"\n[signatures.s.inputs]\nx = {{}}\n'
+                                              '[signatures.s.outputs]\ny = "m"\n')
     cases = {
+        # Keras and SavedModel sources are refused before Keras or TensorFlow opens them (a FIFO blocked forever).
+        "source_fifo_convert": ["convert", str(keras_fifo), "-o", str(tmp_path / "s1.tflite")],
+        "source_dev_zero_convert": ["convert", "/dev/zero", "-o", str(tmp_path / "s2.tflite")],
+        "source_pb_fifo_convert": ["convert", str(tmp_path / "pb_fifo"), "-o", str(tmp_path / "s3.tflite")],
+        "source_fifo_in_spec": ["convert", str(tmp_path / "fifo_model.toml"), "-o", str(tmp_path / "s4.tflite")],
+        "source_fifo_verify": ["verify", valid, "--against", str(keras_fifo)],
+        "source_dev_zero_verify": ["verify", valid, "--against", "/dev/zero"],
+        "source_name_too_long": ["convert", str(tmp_path / ("k" * 300 + ".keras")), "-o", str(tmp_path / "s5.tflite")],
         "npz_fifo": ["run", valid, "--inputs", str(fifo)],
         "npz_dev_zero": ["run", valid, "--inputs", "/dev/zero"],
         "npz_lying_header": ["run", valid, "--inputs", str(tmp_path / "lying_header.npz")],

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 
-from .._io import check_writable, temp_dir_prefix, write_atomic
+from .._io import check_writable, source_problem, temp_dir_prefix, write_atomic
 from ..errors import ConversionFailed, InvalidInput, LitesigError, Problem, VerificationFailed
 from ..tflite.io_types import set_io_dtypes
 from .io_plan import io_problems, wanted_io_dtypes, with_flag_io_dtypes
@@ -105,6 +105,10 @@ def convert(
     problems = options.problems("options")
     if spec is not None and flags.given():
         problems.append(Problem("flags", f"{', '.join(flags.given())}: these are for a model path; a spec says them itself"))
+    if spec is None:  # before TensorFlow loads: a wrong path answers at once
+        unusable = source_problem(source)  # type: ignore[arg-type]
+        if unusable:
+            problems.append(Problem("", unusable))
     if problems:
         raise InvalidInput(spec.source if spec else str(source), problems)
 

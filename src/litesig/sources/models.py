@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._io import source_problem
 from .._messages import framework_message
 from ..errors import LitesigError, SignatureNotFound
 
@@ -164,6 +165,9 @@ class Loader:
         path = Path(path)
         cache_key = (key, path, signature)
         if cache_key not in self._models:
+            unusable = source_problem(path)
+            if unusable:
+                raise LitesigError(f"{path}: {unusable}")
             if path.is_dir():
                 self._models[cache_key] = self._load_saved_model(key, path, signature)
             elif signature is not None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._names import name_problem
+from .._io import source_problem
 from .._toml import read_toml
 from ..errors import InvalidInput, Problem
 
@@ -188,8 +189,9 @@ def _parse_models(raw: Any, base: Path, problems: list[Problem]) -> dict[str, Mo
             problems.append(Problem(f"{where}.path", "expected the path of a .keras/.h5 file or a SavedModel directory"))
             continue
         resolved = (base / path) if not os.path.isabs(path) else Path(path)
-        if not resolved.exists():
-            problems.append(Problem(f"{where}.path", f"no such file or directory: {resolved}"))
+        unusable = source_problem(resolved)
+        if unusable:
+            problems.append(Problem(f"{where}.path", f"{unusable}: {resolved}"))
         signature = entry.get("signature")
         if signature is not None and not isinstance(signature, str):
             problems.append(Problem(f"{where}.signature", "expected the name of one of the SavedModel's signatures"))

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import source_problem
 from ..runtimes import quant
 from .parity import Tolerance, VerifyReport, quantization_notes, run_parity
 from ..runtimes.interpreter import Runner
@@ -258,8 +259,9 @@ def _reference(against: Any, signatures: Sequence[str], runner: Runner, *, unsaf
     if not isinstance(against, (str, os.PathLike)):
         raise LitesigError(f"cannot verify against {type(against).__name__}; give a spec, a SavedModel directory, a .keras/.h5 file or a .tflite")
     path = Path(against)
-    if not path.exists():
-        raise InvalidInput(str(path), [Problem("--against", "no such file or directory")])
+    unusable = source_problem(path)
+    if unusable:
+        raise InvalidInput(str(path), [Problem("--against", unusable)])
     if path.suffix.lower() == ".tflite":  # followed across renames: by --map, by name, or by structure
         from ..tflite.model_info import precision
         from .reference_tflite import tflite_reference
