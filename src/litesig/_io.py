@@ -197,11 +197,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None] | bytes, *, replace: bool = True) -> Path:
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None] | bytes, *, replace: bool = False) -> Path:
     """Write to a temporary file beside the target, then move it into place: never a partial file.
 
     `write` is either the bytes to write, or a function that fills the temporary path.
-    `replace=False` creates the target only if it does not exist, atomically (a hard link of the
+    By default (`replace=False`) the target is created only if it does not exist, atomically (a hard link of the
     finished temporary file, which fails if the name is taken): of two concurrent writers
     without --force, the second gets OutputExists instead of silently overwriting the first.
     When an existing file is replaced, it keeps its mode and owner, and a symlink is written

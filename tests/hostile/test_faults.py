@@ -78,6 +78,26 @@ def test_two_concurrent_renames_to_one_path(model, tmp_path):
         assert keys in (["by0"], ["by1"])
 
 
+def test_merge_never_replaces_a_file_created_while_it_ran(model, tmp_path, monkeypatch):
+    """merge checks every signature before writing; a file another process creates meanwhile is kept (was replaced, exit 0)."""
+    from litesig.verification import merged
+
+    other = tmp_path / "other.tflite"
+    other.write_bytes(tiny_model(key="second"))
+    out = tmp_path / "merged.tflite"
+    real = merged.check_signatures
+
+    def meanwhile(*args, **kwargs):
+        out.write_bytes(b"the other writer's file")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(merged, "check_signatures", meanwhile)
+    with pytest.raises(OutputExists):
+        merged.merge([model, other], out)
+    assert out.read_bytes() == b"the other writer's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite", "merged.tflite", "other.tflite"]
+
+
 def test_in_place_keeps_mode_owner_and_symlink(model, tmp_path):
     os.chmod(model, 0o600)
     if os.geteuid() == 0:
@@ -128,6 +148,8 @@ def test_read_only_file_system(model, tmp_path):
         r = cli("rename", str(model), "-o", str(where / "out.tflite"), "--signature", "serve=s2")
         assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert "read-only" in r.stderr or "permission denied" in r.stderr
+        r = cli("demo", str(where / "demo"))  # was a traceback (FileExistsError/OSError from mkdir)
+        assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr, r.stderr
     finally:
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
 

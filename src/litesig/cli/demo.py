@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import check_writable
+from .._io import check_writable, temp_dir_prefix, unwritable, write_atomic
 
 SPEC = """\
 # The seed example: two models, one signature, the names an Android app calls.
@@ -42,21 +42,33 @@ class DemoOutcome:
                 "details": self.details, **self.result.to_dict()}
 
 
-def build_models(directory: Path, *, seed: int = 0) -> Path:
-    """Write model_a.keras, model_b.keras and litesig.toml into `directory`; return the spec path."""
+def build_models(directory: Path, *, seed: int = 0, force: bool = False) -> Path:
+    """Write model_a.keras, model_b.keras and litesig.toml into `directory`; return the spec path.
+
+    Each file is written whole or not at all (built in a temporary folder, then moved in without
+    replacing a file unless `force`); a folder that cannot be written is a message.
+    """
+    import tempfile
+
     from .._tf import import_keras
 
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise unwritable(directory, e) from None
     keras = import_keras("litesig demo")
     keras.utils.set_random_seed(seed)
-    directory.mkdir(parents=True, exist_ok=True)
     a = keras.Sequential([keras.Input((128, 3), name="x"), keras.layers.Conv1D(8, 3, activation="relu"),
                           keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(4)], name="model_a")
     b = keras.Sequential([keras.Input((128, 3), name="x"), keras.layers.Flatten(),
                           keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2, activation="softmax")], name="model_b")
-    a.save(directory / "model_a.keras")
-    b.save(directory / "model_b.keras")
+    with tempfile.TemporaryDirectory(prefix=temp_dir_prefix()) as tmp:
+        for model in (a, b):
+            built = Path(tmp) / f"{model.name}.keras"
+            model.save(built)
+            write_atomic(directory / built.name, built.read_bytes(), replace=force)
     spec = directory / "litesig.toml"
-    spec.write_text(SPEC)
+    write_atomic(spec, SPEC.encode("utf-8"), replace=force)
     return spec
 
 
@@ -70,8 +82,8 @@ def run_demo(directory: Path, *, force: bool = False, progress: Callable[[str], 
         check_writable(directory / name, force=force)
     say = progress or (lambda _s: None)
     say("Building the seed example's Keras models")
-    spec = build_models(directory)
-    result = convert(spec, directory / "model.tflite", force=True, progress=progress)
+    spec = build_models(directory, force=force)
+    result = convert(spec, directory / "model.tflite", force=force, progress=progress)
     runner = Runner(result.path)
     signature_list = {}
     details: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}

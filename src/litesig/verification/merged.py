@@ -49,7 +49,7 @@ def merge(
     bad = [c for c in checks if not c.identical]
     if bad:
         raise VerificationFailed(f"{out_path} was not written: " + "; ".join(f"signature {c.signature!r}: {c.detail}" for c in bad))
-    write_atomic(out_path, merged.content)
+    write_atomic(out_path, merged.content, replace=force)  # without force, a file created meanwhile is not overwritten
     return merged.result(out_path, checks)
 
 
