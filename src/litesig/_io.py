@@ -6,11 +6,11 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import LitesigError, OutputExists
+from .errors import InvalidInput, LitesigError, OutputExists, Problem
 
 def describe(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -> str:
     """A short name for messages: the path, or '<N bytes>'."""
@@ -110,18 +110,41 @@ def unreadable(path: Path, error: OSError, kind: type[LitesigError] = LitesigErr
     return kind(f"{path}: cannot read: {error.strerror}")
 
 
-def check_writable(path: str | os.PathLike[str], *, force: bool) -> Path:
-    """Refuse to overwrite an existing file unless force; return the path."""
+def check_writable(path: str | os.PathLike[str], *, force: bool,
+                   inputs: Sequence[str | os.PathLike[str] | bytes | bytearray | memoryview] = ()) -> Path:
+    """Refuse to overwrite an existing file unless force, to write over (or into) any of `inputs`, or through a
+    dangling symlink (which would write to wherever it points); return the path."""
     path = Path(path)
     try:
-        exists, is_dir = path.exists(), path.is_dir()
+        exists, is_dir, is_link = path.exists(), path.is_dir(), path.is_symlink()
     except OSError as e:  # e.g. a name too long
         raise unwritable(path, e) from None
+    if is_link and not exists:
+        raise InvalidInput(str(path), [Problem("output", f"is a symlink to a missing file ({os.readlink(path)}): writing "
+                                                         "would create that file instead; give another name or remove the link")])
+    clash = overwrites_input(path, inputs)
+    if clash is not None:
+        raise InvalidInput(str(path), [Problem("output", clash)])
     if exists and not force:
         raise OutputExists(str(path))
     if is_dir:
         raise LitesigError(f"{path}: is a directory; give a file name such as {path / 'model.tflite'}")
     return path
+
+
+def overwrites_input(path: str | os.PathLike[str], inputs: Sequence[object]) -> str | None:
+    """Why writing `path` would destroy one of `inputs` (the same file after resolving links, or a file inside an
+    input folder such as a SavedModel); None if it would not."""
+    target = os.path.realpath(path)
+    for given in inputs:
+        if not isinstance(given, (str, os.PathLike)):
+            continue  # bytes: nothing on disk to overwrite
+        source = os.path.realpath(given)
+        if target == source:
+            return f"is the input {os.fspath(given)}; writing it would destroy what is being read"
+        if os.path.isdir(source) and target.startswith(source.rstrip(os.sep) + os.sep):
+            return f"is inside the input folder {os.fspath(given)}; write the output elsewhere"
+    return None
 
 
 def _umask() -> int:

@@ -213,7 +213,19 @@ def test_hostile_inputs_specs_and_flags(hostile_dir, tmp_path):
     os.mkfifo(tmp_path / "pb_fifo" / "saved_model.pb")
     (tmp_path / "fifo_model.toml").write_text(f'[models.m]\npath = "{keras_fifo}"\n[signatures.s.inputs]\nx = {{}}\n'
                                               '[signatures.s.outputs]\ny = "m"\n')
+    victim = tmp_path / "victim.tflite"
+    victim.write_bytes((hostile_dir / "valid.tflite").read_bytes())
+    (tmp_path / "alias.tflite").symlink_to(victim)
+    (tmp_path / "dangling.py").symlink_to(tmp_path / "elsewhere" / "x.py")
+    (tmp_path / "source.keras").write_bytes(b"a user's model")
     cases = {
+        # -o naming an input (itself or through a link) is refused even with --force; a dangling link is not followed.
+        "out_is_model_codegen": ["codegen", str(victim), "--lang", "python", "-o", str(victim), "--force"],
+        "out_is_model_run": ["run", str(victim), "--random", "-o", str(victim), "--force"],
+        "out_is_model_via_link_rename": ["rename", str(victim), "-o", str(tmp_path / "alias.tflite"), "--force", "--signature", "serve=s"],
+        "out_is_input_merge": ["merge", str(victim), valid, "-o", str(victim), "--force"],
+        "out_is_source_convert": ["convert", str(tmp_path / "source.keras"), "-o", str(tmp_path / "source.keras"), "--force"],
+        "out_dangling_link": ["codegen", str(victim), "--lang", "python", "-o", str(tmp_path / "dangling.py")],
         # Keras and SavedModel sources are refused before Keras or TensorFlow opens them (a FIFO blocked forever).
         "source_fifo_convert": ["convert", str(keras_fifo), "-o", str(tmp_path / "s1.tflite")],
         "source_dev_zero_convert": ["convert", "/dev/zero", "-o", str(tmp_path / "s2.tflite")],
@@ -258,6 +270,8 @@ def test_hostile_inputs_specs_and_flags(hostile_dir, tmp_path):
     assert codes.pop("verify_empty_inputs") == 1  # nothing compared is a failure, not a pass
     assert set(codes.values()) == {2}, codes
     assert not (tmp_path / "m5.tflite").exists() or reparse(tmp_path / "m5.tflite") is None
+    assert victim.read_bytes() == (hostile_dir / "valid.tflite").read_bytes()
+    assert (tmp_path / "source.keras").read_bytes() == b"a user's model" and not (tmp_path / "elsewhere").exists()
 
 
 @settings(max_examples=3, deadline=None, phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -36,7 +36,7 @@ def cmd_codegen(args: argparse.Namespace, ui: Ui) -> int:
     if class_name is None and args.output and args.lang in ("java", "kotlin"):
         class_name = Path(args.output).stem  # a public Java class must match its file name
     if args.output:
-        check_writable(args.output, force=args.force)
+        check_writable(args.output, force=args.force, inputs=[args.model])
     code = generate_code(args.model, args.lang, signature=args.signature, class_name=class_name, api=args.api)
     if args.output:
         write_atomic(args.output, code.encode("utf-8"), replace=args.force)

@@ -114,7 +114,8 @@ def cmd_run(args: argparse.Namespace, ui: Ui) -> int:
     from ..runtimes.interpreter import Runner
 
     if args.output:
-        check_writable(args.output, force=args.force)
+        read = [args.model, *([args.inputs] if args.inputs else []), *(i.partition("=")[2] for i in args.input if "=" in i)]
+        check_writable(args.output, force=args.force, inputs=[r for r in read if r])
     runner = Runner(args.model)
     signature = runner.resolve(args.signature)
     if args.quantize:

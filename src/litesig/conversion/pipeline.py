@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 
-from .._io import check_writable, source_problem, temp_dir_prefix, write_atomic
+from .._io import check_writable, overwrites_input, source_problem, temp_dir_prefix, write_atomic
 from ..errors import ConversionFailed, InvalidInput, LitesigError, Problem, VerificationFailed
 from ..tflite.io_types import set_io_dtypes
 from .io_plan import io_problems, wanted_io_dtypes, with_flag_io_dtypes
@@ -109,6 +109,11 @@ def convert(
         unusable = source_problem(source)  # type: ignore[arg-type]
         if unusable:
             problems.append(Problem("", unusable))
+    read = [source if spec is None else spec.source, *(m.path for m in (spec.models.values() if spec else ())),
+            *(p for p in (options.calibration, options.verify_inputs, options.recipe) if p is not None), *options.code]
+    clash = None if dry_run else overwrites_input(out_path, [r for r in read if isinstance(r, (str, os.PathLike))])
+    if clash:
+        problems.append(Problem("output", f"{out_path} {clash}"))
     if problems:
         raise InvalidInput(spec.source if spec else str(source), problems)
 

@@ -239,7 +239,7 @@ def _target(source: Path, output: str | os.PathLike[str] | None, *, in_place: bo
     """Where rename/add_signature write: `output`, or `source` itself with in_place."""
     if in_place == (output is not None):
         raise InvalidInput(str(source), [Problem("output", "give an output path (-o) or --in-place, not both or neither")])
-    return source if in_place else check_writable(output, force=force)  # type: ignore[arg-type]
+    return source if in_place else check_writable(output, force=force, inputs=[source])  # type: ignore[arg-type]
 
 
 def add_signature(

@@ -43,7 +43,7 @@ def merge(
         InvalidInput: unreadable inputs, unknown or clashing names (every problem listed); nothing written.
         VerificationFailed: a signature does not give bit-identical outputs; nothing written.
     """
-    out_path = check_writable(output, force=force)
+    out_path = check_writable(output, force=force, inputs=models)
     merged = build(models, renames=renames, metadata_from=metadata_from)
     checks = check_signatures(merged, f"{out_path} (merged)") if check else []
     bad = [c for c in checks if not c.identical]
