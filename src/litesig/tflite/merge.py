@@ -11,6 +11,7 @@ source with the same inputs, and must give bit-identical outputs.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import os
 import re
 import zipfile
@@ -158,9 +159,9 @@ def _load(path: Path) -> _Input:
 
 
 def _label(inputs: list[_Input]) -> None:
-    stems = [i.label for i in inputs]
+    stems = Counter(i.label for i in inputs)
     for i in inputs:
-        if stems.count(i.label) > 1:
+        if stems[i.label] > 1:
             i.label = str(i.path)
 
 

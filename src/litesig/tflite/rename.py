@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,9 +91,8 @@ def _patches(m: fb.Model, plan: RenamePlan, source: str) -> tuple[dict[int, str]
         why = name_problem(new)
         if why:
             problems.append(Problem(f"--signature {old}={new}", why))
-    renamed_keys = list(new_key.values())
-    for renamed in set(renamed_keys):
-        if renamed_keys.count(renamed) > 1:
+    for renamed, count in Counter(new_key.values()).items():  # linear: files may hold 100,000 signatures
+        if count > 1:
             problems.append(Problem("--signature", f"two signatures would both be called {renamed!r}"))
 
     patches: dict[int, str] = {}
@@ -129,8 +129,8 @@ def _patches(m: fb.Model, plan: RenamePlan, source: str) -> tuple[dict[int, str]
             maps = s.inputs if kind == "input" else s.outputs
             mapping = per_sig.get(s.key, {})
             final = [mapping.get(tm.name, tm.name) for tm in maps]
-            for name in set(final):
-                if final.count(name) > 1:
+            for name, count in Counter(final).items():
+                if count > 1:
                     problems.append(Problem(f"--{kind}", f"signature {new_key[s.key]!r} would have two {kind}s called {name!r}"))
             after.setdefault(new_key[s.key], {})[f"{kind}s"] = final
             for tm, name in zip(maps, final):
