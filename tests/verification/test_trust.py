@@ -337,6 +337,77 @@ def test_calibration_in_the_apps_terms(tmp_path, keras, capsys):
     assert "no finite value" in err and "Traceback" not in err and not (tmp_path / "nan.tflite").exists()
 
 
+EFFECTS = '''
+import sys
+import tensorflow as tf
+
+SPEC = [tf.TensorSpec([None, 2], tf.float32, name="x")]
+
+
+class Effects(tf.Module):
+    @tf.function(input_signature=SPEC)
+    def pure(self, x):
+        return {"y": x * 2.0}
+
+    @tf.function(input_signature=SPEC)
+    def printer(self, x):
+        tf.print(x, output_stream="file://" + sys.argv[2])
+        return {"y": x * 2.0}
+
+    @tf.function(input_signature=SPEC)
+    def python(self, x):
+        return {"y": tf.py_function(lambda a: a * 2.0, [x], tf.float32)}
+
+    @tf.function(input_signature=SPEC)
+    def numpy(self, x):
+        return {"y": tf.numpy_function(lambda a: a * 2.0, [x], tf.float32)}
+
+
+m = Effects()
+tf.saved_model.save(m, sys.argv[1], signatures={k: getattr(m, k) for k in ("pure", "printer", "python", "numpy")})
+'''
+
+
+def test_verify_never_runs_a_signature_with_effects_outside_the_model(tmp_path, capsys):
+    """verify --against a SavedModel whose signature tf.prints to a file wrote that file (exit 0). Signatures whose graph
+    holds an op outside the allow-list (PrintV2 to file://, py_function, numpy_function) are not run, on either side."""
+    written = tmp_path / "leak.txt"
+    done = subprocess.run([sys.executable, "-c", EFFECTS, str(tmp_path / "sm"), str(written)], capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not written.exists()  # saving traced, nothing ran
+    pure = litesig.convert(tmp_path / "sm", tmp_path / "pure.tflite", signature_keys=["pure"])
+    assert pure.verification.passed and {c.signature for c in pure.verification.cases} == {"pure"}
+    merged = tmp_path / "four.tflite"
+    litesig.merge([pure.path, pure.path, pure.path, pure.path], merged, renames={("1", "pure"): "pure", ("2", "pure"): "printer",
+                                                                                 ("3", "pure"): "python", ("4", "pure"): "numpy"})
+    assert main(["verify", str(merged), "--against", str(tmp_path / "sm"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert not written.exists()
+    assert {c["signature"] for c in report["cases"]} == {"pure"}
+    notes = dict(report["unverified"])
+    assert "PrintV2 (prints to file://" in notes["printer"]
+    assert "EagerPyFunc (runs Python (tf.py_function))" in notes["python"]
+    assert "PyFunc" in notes["numpy"] and "runs Python" in notes["numpy"]
+
+
+def test_the_allow_list_reads_the_graph(tf):
+    from litesig.sources.effects import outside_effects
+
+    @tf.function(input_signature=[tf.TensorSpec([2], tf.float32)])
+    def chatty(x):
+        tf.print("to stderr", x)  # the process's own stream: may run
+        v = tf.random.uniform([2])  # stateful, but inside the model
+        return x + v
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+    def reader(path):
+        return tf.io.read_file(path)  # stateless by the registry, but reads a file
+
+    assert outside_effects(chatty.get_concrete_function()) == []
+    assert outside_effects(reader.get_concrete_function()) == ["ReadFile (reads a file)"]
+
+
 def test_quiet_prints_only_the_result(two_inputs, tmp_path, capsys):
     assert main(["convert", str(two_inputs), "-o", str(tmp_path / "q.tflite"), "-q"]) == 0
     captured = capsys.readouterr()

@@ -30,15 +30,13 @@ from typing import Any
 from .._io import source_problem
 from .._messages import framework_message
 from ..errors import LitesigError, SignatureNotFound
+from .effects import outside_effects
 
 # Ops whose presence in a signature's graph means calling it changes state or touches files.
 _ASSIGN_OPS = frozenset({"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp", "ResourceScatterUpdate",
                          "ResourceScatterAdd", "ResourceScatterSub", "ResourceScatterMul", "ResourceScatterDiv",
                          "ResourceApplyGradientDescent", "ResourceApplyAdam", "ResourceApplyMomentum",
                          "ResourceApplyKerasMomentum", "ResourceApplyRMSProp", "ResourceApplyAdagradV2", "AssignVariableXlaConcatND"})
-_FILE_OPS = frozenset({"SaveV2", "RestoreV2", "Save", "Restore", "SaveSlices", "RestoreSlice", "MergeV2Checkpoints",
-                       "WriteFile", "ReadFile"})
-
 
 @dataclass(frozen=True)
 class TensorSig:
@@ -73,7 +71,7 @@ class SourceModel:
     input_order: str | None = "as the model declares them"  # where the order of `inputs` comes from; None: unknown
     output_order: str | None = "as the model declares them"  # likewise for `outputs`
     stateful: bool = False  # the signature assigns variables (a training step)
-    touches_files: bool = False  # the signature reads or writes files (save/restore)
+    effects: tuple[str, ...] = ()  # why calling it could touch files, the network or Python (sources/effects.py); () = may run
     notes: list[str] = field(default_factory=list)
 
     def input_names(self) -> tuple[str, ...]:
@@ -280,7 +278,7 @@ class Loader:
         outputs = tuple(TensorSig(name, _dtype_name(outs[name].dtype), _dims(outs[name].shape)) for name in (output_order or sorted(outs)))
         return SourceModel(key, path, "saved_model", inputs, outputs, fn, loaded, structure="dict", output_structure="dict",
                            input_order=order_where, output_order=output_where,
-                           signature=signature, stateful=bool(ops & _ASSIGN_OPS), touches_files=bool(ops & _FILE_OPS))
+                           signature=signature, stateful=bool(ops & _ASSIGN_OPS), effects=tuple(outside_effects(fn)))
 
 
 def _declared_input_order(loaded: Any, specs: Mapping[str, Any]) -> tuple[list[str] | None, str | None]:

@@ -99,9 +99,9 @@ class SpecReference:
         """Whether calling the signature changes variables (a training step)."""
         return any(self.sources[r.model].stateful for r in self.plans[signature].routes)
 
-    def touches_files(self, signature: str) -> bool:
-        """Whether calling the signature reads or writes files (a checkpoint save/restore)."""
-        return any(self.sources[r.model].touches_files for r in self.plans[signature].routes)
+    def effects(self, signature: str) -> list[str]:
+        """Why calling the signature could touch files, the network or Python (empty: it may run)."""
+        return sorted({e for r in self.plans[signature].routes for e in self.sources[r.model].effects})
 
 
 class SavedModelReference:
@@ -134,5 +134,5 @@ class SavedModelReference:
     def stateful(self, signature: str) -> bool:
         return self.models[signature].stateful
 
-    def touches_files(self, signature: str) -> bool:
-        return self.models[signature].touches_files
+    def effects(self, signature: str) -> list[str]:
+        return list(self.models[signature].effects)

@@ -169,9 +169,10 @@ def _run_against(runner: Runner, reference: Any, signatures: Sequence[str], tole
     unverified = {}
     flex = _flex_by_signature(runner)
     for sig in signatures:
-        touches = getattr(reference, "touches_files", lambda _s: False)(sig)
-        if touches:
-            unverified[sig] = "it reads or writes files (a checkpoint save/restore); litesig does not run it on either side"
+        effects: list[str] = getattr(reference, "effects", lambda _s: [])(sig)
+        if effects:
+            unverified[sig] = (f"it has effects outside the model: {'; '.join(effects)}; litesig does not run it on either side, "
+                               "so nothing it does happens while verifying")
         elif flex.get(sig):
             unverified[sig] = (f"it needs select-TF ops ({', '.join(flex[sig])}), which the ai-edge-litert Python runtime cannot run; "
                                "the app needs the select-TF-ops runtime")
