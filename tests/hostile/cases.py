@@ -137,6 +137,7 @@ CASES: dict[str, Callable[[], bytes]] = {
     "no_subgraphs": lambda: _mutate(_set("subgraphs", [])),
     "no_signatures": lambda: _mutate(_no_signature),
     "two_sigs_same_key": lambda: _mutate(lambda m: (_many_signatures(1)(m), _dup_key(m))),
+    "signature_without_key": lambda: _mutate(_set("signatureDefs.0.signatureKey", None)),
     "many_signatures_2000": lambda: _mutate(_many_signatures(2000)),
     "truncated": lambda: tiny_model()[:-40],
     "bad_identifier": lambda: _bytes_patch(tiny_model(), b"TFL3", b"TFL9"),

@@ -91,8 +91,10 @@ def reparse(path: Path) -> str | None:
     from litesig.errors import LitesigError
 
     try:
-        if path.suffix == ".tflite":
-            fb.read_model(path)
+        if path.suffix == ".tflite":  # a written model parses and passes the validation run/verify apply
+            from litesig.tflite.validate import validate
+
+            validate(fb.read_model(path), str(path))
         elif path.suffix == ".npz":
             load_npz(path)
         elif path.suffix == ".py":

@@ -11,6 +11,7 @@ source with the same inputs, and must give bit-identical outputs.
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections import Counter
 import os
 import re
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import flatbuffer as fb
+from .validate import problems_of
 from .._io import read_model_bytes
 from .._names import name_problem
 from ..errors import InvalidInput, LitesigError, Problem
@@ -149,9 +151,14 @@ def _load(path: Path) -> _Input:
         problems.append(Problem("", "custom options stored outside the flatbuffer (models over 2 GB) are not supported by merge"))
     if not parsed.subgraphs:
         problems.append(Problem("", "the model has no subgraph"))
+    problems += [Problem("", p) for p in problems_of(parsed)]  # what run and verify refuse, merge refuses too
     if problems:
         raise InvalidInput(str(path), problems)
-    obj = schema.ModelT.InitFromPackedBuf(content, 0)
+    try:  # the object API reads every field, some the bounds-checked reader never visits (operator options)
+        obj = schema.ModelT.InitFromPackedBuf(content, 0)
+    except (struct.error, IndexError, ValueError, TypeError, AttributeError, OverflowError, RecursionError, UnicodeDecodeError) as e:
+        raise InvalidInput(str(path), [Problem("", f"corrupt: a field outside the signatures, tensors and buffers cannot be "
+                                                   f"read ({type(e).__name__}: {str(e)[:120]})")]) from None
     for b, info in zip(obj.buffers or [], parsed.buffers):
         if info.offset > 1:  # kept after the flatbuffer: bring the bytes in
             b.data, b.offset, b.size = content[info.offset : info.offset + info.size], 0, 0

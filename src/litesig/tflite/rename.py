@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import flatbuffer as fb
 from ._patch import absolute_offsets, check_written, copy_range
+from .validate import validate
 from .._io import check_writable, write_atomic
 from .._names import name_problem
 from ..errors import InvalidInput, LitesigError, Problem, listing
@@ -73,6 +74,7 @@ def rename(
     target = _target(source, output, in_place=in_place, force=force)
     plan = RenamePlan(dict(signatures or {}), dict(inputs or {}), dict(outputs or {}), tensor_names)
     parsed = fb.read_model(source)
+    validate(parsed, str(source))  # a file run would refuse is not renamed into one that looks fine
     patches, changes, after = _patches(parsed, plan, str(source))
     size = _write(source, target, parsed, patches, after, replace=in_place or force)
     return RenameResult(target, size, changes + _in_place_note(source, in_place), after)
@@ -265,6 +267,7 @@ def add_signature(
     source = Path(model)
     target = _target(source, output, in_place=in_place, force=force)
     parsed = fb.read_model(source)
+    validate(parsed, str(source))
     problems = []
     if parsed.signatures:
         problems.append(Problem("--add-signature", f"the model already has signatures ({listing(s.key for s in parsed.signatures)}); rename them instead"))

@@ -90,10 +90,16 @@ def problems_of(model: fb.Model) -> list[str]:
                 elif o in op.inputs:
                     out.append(f"{where} reads and writes tensor {o}")
     for s in model.signatures:
+        if not s.key:
+            out.append("a signature has no key: LiteRT runs signatures by key and cannot run this one")
         if "\0" in s.key:
             out.append(f"signature {_clip(s.key)!r} has a NUL character in its key, where LiteRT cuts it")
         for kind, maps in (("input", s.inputs), ("output", s.outputs)):
             names = [m.name for m in maps]
+            tensors = model.subgraphs[s.subgraph_index].tensors if 0 <= s.subgraph_index < len(model.subgraphs) else []
+            if any(0 <= m.tensor_index < len(tensors) and "\ufffd" in tensors[m.tensor_index].name for m in maps):
+                out.append(f"signature {_clip(s.key)!r} has an {kind} tensor whose name is not UTF-8, which LiteRT's "
+                           "Python API cannot read")
             if any("\0" in n for n in names):
                 out.append(f"signature {_clip(s.key)!r} has an {kind} name with a NUL character, where LiteRT cuts it")
             if len(set(names)) != len(names):
