@@ -292,6 +292,7 @@ def test_without_tensorflow_convert_names_the_extra(tmp_path):
     import subprocess
     import sys
 
+    (tmp_path / "m.keras").write_bytes(b"a model")  # a path that exists: a missing one is refused before TensorFlow is needed
     code = ("import sys; sys.modules['tensorflow'] = None\n"
             "from litesig.cli.main import main\n"
             f"sys.exit(main(['convert', {str(tmp_path / 'm.keras')!r}, '-o', {str(tmp_path / 'o.tflite')!r}, '-q']))")
