@@ -107,5 +107,8 @@ def cmd_merge(args: argparse.Namespace, ui: Ui) -> int:
         return 0
     from . import render
 
+    if ui.quiet:  # the result and nothing else
+        render.merged_line(ui.console, result)
+        return 0
     render.merged(ui.console, result)
     return 0

@@ -197,18 +197,28 @@ def demo(console: Any, outcome: Any) -> None:
                               f"shape_signature={d['shape_signature']} tensor={escape(d['tensor'])}")
 
 
+def merged_line(console: Any, result: Any) -> None:
+    """-q: one line."""
+    console.print(f"wrote {escape(str(result.path))} ({_mb(result.size_bytes)}, {len(result.signatures)} signatures, "
+                  f"{sum(1 for c in result.checks if c.identical)} checked bit-identical)")
+
+
 def merged(console: Any, result: Any) -> None:
     table = Table(title=f"merged into {escape(str(result.path))}", title_justify="left")
     for col in ("signature", "from", "inputs", "outputs", "check"):
         table.add_column(col)
     checks = {c.signature: c for c in result.checks}
-    for name, sig in result.signatures.items():
+    shown = list(result.signatures.items())[:SHOWN]
+    for name, sig in shown:
         c = checks.get(name)
         verdict = "not run" if c is None else (f"[green]bit-identical[/] at {len(c.sizes)} size(s)" if c.identical
                                                else f"[red]differs[/] {escape(c.detail)}")
         origin = f"{sig['source']}:{sig['source_signature'] or '(main subgraph)'}"
         table.add_row(escape(name), escape(origin), escape(", ".join(sig["inputs"])), escape(", ".join(sig["outputs"])), verdict)
     console.print(table)
+    if len(result.signatures) > len(shown):
+        failed = sum(1 for c in result.checks if not c.identical)
+        console.print(f"... and {len(result.signatures) - len(shown)} more signatures ({failed} differ in all); --json lists every one")
     console.print(f"{_mb(result.size_bytes)} written; inputs {_mb(result.inputs_bytes)}; {result.shared_buffers} identical weight "
                   f"buffer(s) stored once, {_mb(result.bytes_saved)} saved")
     console.print(f"metadata from {escape(result.metadata_from)}" + (

@@ -340,11 +340,12 @@ def _build(inputs: Sequence[_Input], plan: Sequence[_Planned], metadata_from: in
                     op.builtinOptions.tableId += table_base
             merged.subgraphs.append(sg)
         table_base += max_table + 1
+        by_key = {_text(s.signatureKey): s for s in reversed(i.obj.signatureDefs or [])}  # linear in signatures; first of a key wins
         for entry in plan:
             if entry[0] != k:
                 continue
             if entry[1] is not None:
-                sd = next(s for s in i.obj.signatureDefs if _text(s.signatureKey) == entry[1])
+                sd = by_key[entry[1]]
             else:
                 sd = schema.SignatureDefT()
                 sd.inputs = [_tensor_map(schema, n, t) for n, t in entry[2][0]]
