@@ -189,6 +189,40 @@ def _zip_bomb(path: Path) -> None:
     assert info.filename == "x.npy"
 
 
+def _model_with_zip_bomb(path: Path, valid: bytes, members: int) -> None:
+    """A valid model with associated files appended as a zip: `members` files of 256 MB of zeros, about 250 KB each."""
+    path.write_bytes(valid)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        chunk = b"\0" * (1 << 24)
+        for k in range(members):
+            with zf.open(f"labels_{k}.txt", "w", force_zip64=True) as member:
+                for _ in range(16):
+                    member.write(chunk)
+
+
+def test_merge_bounds_the_associated_files_it_carries(hostile_dir, tmp_path):
+    """merge inflated every associated file to check it (a 3 MB file passed 6 GB): declared sizes are checked first,
+    members are checked streaming, and the zip is carried as its bytes."""
+    valid = (hostile_dir / "valid.tflite").read_bytes()
+    bomb = tmp_path / "bomb.tflite"
+    _model_with_zip_bomb(bomb, valid, members=4)  # 1 GB declared, 1 MB on disk
+    ok = tmp_path / "ok.tflite"
+    _model_with_zip_bomb(ok, valid, members=0)
+    with zipfile.ZipFile(ok, "a") as zf:
+        zf.writestr("labels.txt", "cat\ndog\n")
+    other = str(hostile_dir / "other" / "v.tflite")
+    jobs = [{"argv": ["merge", str(bomb), other, "-o", str(tmp_path / "m1.tflite"), "--signature", "v:serve=other"],
+             "out": str(tmp_path / "jobs" / "bomb"), "case": "bomb", "writes": str(tmp_path / "m1.tflite")},
+            {"argv": ["merge", str(ok), other, "-o", str(tmp_path / "m2.tflite"), "--signature", "v:serve=other"],
+             "out": str(tmp_path / "jobs" / "ok"), "case": "ok", "writes": str(tmp_path / "m2.tflite")}]
+    bomb_run, ok_run = drive(jobs, workers=1)
+    assert not check(jobs[0], bomb_run) and not check(jobs[1], ok_run)
+    assert bomb_run["code"] == 2 and "LITESIG_MAX_ASSOCIATED_MB" in bomb_run["stderr"] and bomb_run["peak_mib"] < 300
+    assert ok_run["code"] == 0
+    with zipfile.ZipFile(tmp_path / "m2.tflite") as zf:
+        assert zf.read("labels.txt") == b"cat\ndog\n"
+
+
 def test_hostile_inputs_specs_and_flags(hostile_dir, tmp_path):
     valid = str(hostile_dir / "valid.tflite")
     (tmp_path / "fifo").mkdir()

@@ -16,6 +16,7 @@ from collections import Counter
 import os
 import re
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -399,11 +400,19 @@ def _tensor_map(schema: Any, name: str, index: int) -> Any:
 # Associated files
 
 
-def associated_zip(content: bytes, parsed: fb.Model) -> tuple[bytes, list[str]]:
-    """The zip appended after the flatbuffer (TFLite Support's associated files) and its names; (b"", []) if none."""
+def associated_zip(content: bytes, parsed: fb.Model, source: str = "model") -> tuple[bytes, list[str]]:
+    """The zip appended after the flatbuffer (TFLite Support's associated files) and its names; (b"", []) if none.
+
+    The zip is carried over as its bytes, never rewritten. Its members are checked (CRC) by streaming
+    them in 1 MiB pieces, after their declared sizes are checked against LITESIG_MAX_ASSOCIATED_MB:
+    a 3 MB zip that inflates to gigabytes is refused by its directory, before a byte is inflated.
+    """
     import io
 
+    from .._limits import max_associated_bytes, mib
+
     flat_end = max((b.data_pos + b.data_size for b in parsed.buffers), default=0)
+    limit = max_associated_bytes()
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as zf:
             infos = zf.infolist()
@@ -412,15 +421,23 @@ def associated_zip(content: bytes, parsed: fb.Model) -> tuple[bytes, list[str]]:
             start = min(info.header_offset for info in infos)
             if start < flat_end:
                 return b"", []  # a stray end record inside the weights, not an appended zip
-            for info in infos:
-                zf.read(info)  # CRC-checked: a zip that does not read back is not carried over
+            declared = sum(info.file_size for info in infos)
+            if declared > limit:
+                largest = max(infos, key=lambda info: info.file_size)
+                raise InvalidInput(source, [Problem("associated files", f"{len(infos)} files declare {mib(declared)} inflated "
+                                                    f"({largest.filename[:100]!r}: {mib(largest.file_size)}), more than "
+                                                    f"{mib(limit)} (raise it with LITESIG_MAX_ASSOCIATED_MB)")])
+            for info in infos:  # CRC-checked: a zip that does not read back is not carried over
+                with zf.open(info) as member:
+                    while member.read(2**20):
+                        pass
             return content[start:], [info.filename for info in infos]
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError):
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, zlib.error):
         return b"", []
 
 
 def _associated_zip(i: _Input) -> tuple[bytes, list[str]]:
-    return associated_zip(i.content, i.parsed)
+    return associated_zip(i.content, i.parsed, str(i.path))
 
 
 # ---------------------------------------------------------------------------------------------
