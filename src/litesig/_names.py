@@ -47,3 +47,17 @@ def _describe(ch: str) -> str:
         return f"a space ({code})"
     name = unicodedata.name(ch, "")
     return f"{ch!r} ({code}{', ' + name if name else ''})"
+
+
+def generic_io_name(tensor_name: str, taken: set[str]) -> str:
+    """A valid, unique signature name for a tensor of a file without signatures ('serving_default_x:0' -> 'serving_default_x')."""
+    base = re.sub(r":\d+$", "", tensor_name)
+    base = re.sub(r"[^A-Za-z0-9_.\-]", "_", base) or "tensor"
+    if not re.match(r"[A-Za-z_]", base):
+        base = "t_" + base
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}_{n}"
+    taken.add(name)
+    return name

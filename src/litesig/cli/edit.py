@@ -28,8 +28,8 @@ def add_rename(command: Command) -> None:
     p.add_argument("--map", help="a TOML file of renames (see below)")
     p.add_argument("--tensor-names", action="store_true", help="also rename the tensors behind renamed inputs/outputs to '<signature>_<name>:0'")
     p.add_argument("--add-signature", metavar="NAME", help="add a signature to a file that has none, over its main subgraph")
-    p.add_argument("--inputs", type=csv, default=[], help="with --add-signature: names of the main subgraph's inputs, in order")
-    p.add_argument("--outputs", type=csv, default=[], help="with --add-signature: names of its outputs, in order")
+    p.add_argument("--inputs", type=csv, default=[], help="with --add-signature: names of the main subgraph's inputs, in order (default: its tensors' names, made valid)")
+    p.add_argument("--outputs", type=csv, default=[], help="with --add-signature: names of its outputs, in order (default: its tensors' names)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     common(p)
 

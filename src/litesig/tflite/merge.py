@@ -25,7 +25,7 @@ from typing import Any
 from . import flatbuffer as fb
 from .validate import problems_of
 from .._io import read_model_bytes
-from .._names import name_problem
+from .._names import generic_io_name, name_problem
 from ..errors import InvalidInput, LitesigError, Problem
 
 BUFFER_ALIGN = 16
@@ -180,20 +180,6 @@ def _find_input(inputs: Sequence[_Input], ref: str) -> int | None:
     if ref.isdigit() and 1 <= int(ref) <= len(inputs):
         return int(ref) - 1
     return None
-
-
-def generic_io_name(tensor_name: str, taken: set[str]) -> str:
-    """A valid, unique signature name for a tensor of a file without signatures ('serving_default_x:0' -> 'serving_default_x')."""
-    base = re.sub(r":\d+$", "", tensor_name)
-    base = re.sub(r"[^A-Za-z0-9_.\-]", "_", base) or "tensor"
-    if not re.match(r"[A-Za-z_]", base):
-        base = "t_" + base
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = f"{base}_{n}"
-    taken.add(name)
-    return name
 
 
 # (input index, source signature or None, (inputs, outputs) as (name, tensor) pairs or None, merged name)

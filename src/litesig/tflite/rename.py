@@ -21,7 +21,7 @@ from . import flatbuffer as fb
 from ._patch import absolute_offsets, check_written, copy_range
 from .validate import validate
 from .._io import check_writable, write_atomic
-from .._names import name_problem
+from .._names import generic_io_name, name_problem
 from ..errors import InvalidInput, LitesigError, Problem, listing
 
 _ALIGN_EXTERNAL = 64  # keep weights stored outside the flatbuffer as aligned as the converter left them
@@ -249,12 +249,15 @@ def add_signature(
     output: str | os.PathLike[str] | None = None,
     *,
     name: str,
-    inputs: Sequence[str],
-    outputs: Sequence[str],
+    inputs: Sequence[str] | None = None,
+    outputs: Sequence[str] | None = None,
     in_place: bool = False,
     force: bool = False,
 ) -> RenameResult:
     """Give a file that has no signatures one, over its main subgraph's inputs and outputs (in order).
+
+    `inputs`/`outputs` name them; left out, each takes its tensor's name made valid
+    ('serving_default_x:0' -> 'serving_default_x', 'conv2d/BiasAdd' -> 'conv2d_BiasAdd').
 
     Nothing is repacked: a new root table and the SignatureDef are written into a block inserted
     after the 8-byte header (see `restructure.set_signatures`). Every other byte follows
@@ -274,6 +277,12 @@ def add_signature(
     if not parsed.subgraphs:
         problems.append(Problem("--add-signature", "the model has no subgraph"))
     main = parsed.subgraphs[0] if parsed.subgraphs else None
+    taken: set[str] = set()
+    if main is not None and not inputs:
+        inputs = [generic_io_name(main.tensors[t].name, taken) for t in main.inputs]
+    if main is not None and not outputs:
+        outputs = [generic_io_name(main.tensors[t].name, taken) for t in main.outputs]
+    inputs, outputs = list(inputs or ()), list(outputs or ())
     for label, names, tensors in (("--inputs", inputs, main.inputs if main else ()), ("--outputs", outputs, main.outputs if main else ())):
         if main is not None and len(names) != len(tensors):
             existing = ", ".join(main.tensors[t].name for t in tensors)

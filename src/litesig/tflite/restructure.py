@@ -121,9 +121,10 @@ class EditResult:
 class _Block:
     """Bytes laid out front to back at file position `base`; offsets are filled in once targets are placed."""
 
-    def __init__(self, base: int):
+    def __init__(self, base: int, *, measuring: bool = False):
         self.base = base
         self.out = bytearray()
+        self.measuring = measuring  # a first pass that only measures the block: offsets are not final yet
 
     @property
     def pos(self) -> int:
@@ -139,6 +140,8 @@ class _Block:
 
     def point(self, field_pos: int, target: int) -> None:
         rel = target - field_pos
+        if self.measuring:
+            return
         if not 0 < rel < 2**31:
             raise LitesigError(f"internal error: offset from {field_pos} to {target} does not point forward")
         struct.pack_into("<I", self.out, field_pos - self.base, rel)
@@ -188,8 +191,9 @@ def signature_block(model: fb.Model, content: bytes | memoryview | mmap.mmap, si
         raise LitesigError("the Model table has fields this litesig does not know; refusing to rewrite its root")
     old_sigs = [t.pos for t in old.tables(_SIGNATURE_DEFS, "signature_defs")] if keep_existing else []
 
-    def build(shift: int) -> tuple[bytearray, int]:
-        b = _Block(8)
+    def build(shift: int | None) -> tuple[bytearray, int]:
+        b = _Block(8, measuring=shift is None)
+        shift = shift or 0
         fields: list[tuple[int, str] | None] = []
         for slot in range(_MODEL_SLOTS):
             if slot == _SIGNATURE_DEFS:
@@ -220,7 +224,7 @@ def signature_block(model: fb.Model, content: bytes | memoryview | mmap.mmap, si
         b.align(4)
         return b.out, root
 
-    out, _ = build(0)
+    out, _ = build(None)  # its length decides the shift, which the real offsets need
     shift = len(out) + (-len(out) % SHIFT_ALIGN)
     out, root = build(shift)
     out += b"\0" * (shift - len(out))

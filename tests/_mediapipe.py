@@ -1,0 +1,41 @@
+"""Real-world .tflite files nobody here wrote: the 14 models inside the mediapipe 0.10.14 wheel.
+
+Downloaded once with `pip download mediapipe==0.10.14 --no-deps` (PyPI, 36 MB) into the runtime
+cache ($LITESIG_RUNTIME_CACHE, else ~/.cache/litesig/runtimes) and extracted there; later runs
+reuse them. A download that fails fails the tests that need it, with pip's reason: never a skip.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from litesig.runtimes.legacy import cache_dir
+
+VERSION = "0.10.14"
+
+
+def mediapipe_models() -> dict[str, Path]:
+    """Model name (file stem) -> path of each .tflite in the mediapipe wheel."""
+    root = cache_dir() / f"mediapipe-{VERSION}-models"
+    done = root / ".complete"
+    if not done.exists():
+        wheels = root / "wheel"
+        wheels.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", f"mediapipe=={VERSION}", "--no-deps", "--only-binary", ":all:",
+                               "--python-version", "3.11", "--platform", "manylinux2014_x86_64", "-d", str(wheels), "-q"],
+                              capture_output=True, text=True, timeout=600)
+        found = sorted(wheels.glob("mediapipe-*.whl"))
+        if proc.returncode != 0 or not found:
+            pytest.fail(f"cannot download mediapipe {VERSION} for its real-world models: {proc.stderr[-1500:]}")
+        with zipfile.ZipFile(found[0]) as wheel:
+            for name in wheel.namelist():
+                if name.endswith(".tflite"):
+                    (root / "models").mkdir(exist_ok=True)
+                    (root / "models" / Path(name).name).write_bytes(wheel.read(name))
+        done.touch()
+    return {p.stem: p for p in sorted((root / "models").glob("*.tflite"))}
