@@ -86,6 +86,32 @@ def _set(path: str, value: object) -> Callable[[schema.ModelT], None]:
     return apply
 
 
+def _call_chain(n: int, *, loop: bool = False) -> Callable[[schema.ModelT], None]:
+    """Subgraph 0 CALL_ONCEs subgraph 1, which CALL_ONCEs 2, ... n (or, with loop, the last calls subgraph 1 again)."""
+    def apply(m: schema.ModelT) -> None:
+        code = schema.OperatorCodeT()
+        code.builtinCode, code.deprecatedBuiltinCode, code.version = schema.BuiltinOperator.CALL_ONCE, 127, 1
+        m.operatorCodes.append(code)
+        call = len(m.operatorCodes) - 1
+
+        def call_op(target: int) -> schema.OperatorT:
+            op = schema.OperatorT()
+            op.opcodeIndex, op.inputs, op.outputs = call, [], []
+            op.builtinOptionsType = schema.BuiltinOptions.CallOnceOptions
+            op.builtinOptions = schema.CallOnceOptionsT()
+            op.builtinOptions.initSubgraphIndex = target
+            return op
+
+        m.subgraphs[0].operators.insert(0, call_op(1))
+        for k in range(1, n + 1):
+            sg = schema.SubGraphT()
+            sg.name, sg.tensors, sg.inputs, sg.outputs = f"init{k}", [], [], []
+            target = k + 1 if k < n else (1 if loop else None)
+            sg.operators = [call_op(target)] if target is not None else []
+            m.subgraphs.append(sg)
+    return apply
+
+
 def _many_signatures(n: int) -> Callable[[schema.ModelT], None]:
     def apply(m: schema.ModelT) -> None:
         base = m.signatureDefs[0]
@@ -139,6 +165,9 @@ CASES: dict[str, Callable[[], bytes]] = {
     "two_sigs_same_key": lambda: _mutate(lambda m: (_many_signatures(1)(m), _dup_key(m))),
     "signature_without_key": lambda: _mutate(_set("signatureDefs.0.signatureKey", None)),
     "many_signatures_2000": lambda: _mutate(_many_signatures(2000)),
+    "call_once_chain_3000": lambda: _mutate(_call_chain(3000)),
+    "call_once_loop": lambda: _mutate(_call_chain(3, loop=True)),
+    "call_once_chain_3_ok": lambda: _mutate(_call_chain(3)),
     "truncated": lambda: tiny_model()[:-40],
     "bad_identifier": lambda: _bytes_patch(tiny_model(), b"TFL3", b"TFL9"),
     "empty": lambda: b"",

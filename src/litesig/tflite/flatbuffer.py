@@ -182,6 +182,7 @@ class Operator:
     outputs: tuple[int, ...]
     large_custom_options_offset: int = 0  # > 1: custom options at this file offset (models over 2 GB)
     large_custom_options_field: int = field(default=0, compare=False, repr=False)  # where that offset lives
+    subgraph_refs: tuple[int, ...] = ()  # subgraphs an IF, WHILE or CALL_ONCE runs (from its options)
 
 
 @dataclass(frozen=True)
@@ -358,6 +359,19 @@ def _indices(t: _Table, slot: int, what: str, bound: int, allow_optional: bool =
     return values
 
 
+# BuiltinOptions union members whose first fields are subgraph indices: IfOptions (then, else),
+# WhileOptions (cond, body), CallOnceOptions (init).
+_SUBGRAPH_OPTIONS = {92: 2, 93: 2, 103: 1}
+
+
+def _subgraph_refs(op: _Table) -> tuple[int, ...]:
+    count = _SUBGRAPH_OPTIONS.get(int(op.scalar(3, _U8)))
+    if not count:
+        return ()
+    options = op.table(4, f"{op.what}.builtin_options")
+    return tuple(int(options.scalar(i, _I32)) for i in range(count)) if options is not None else ()
+
+
 def _subgraph(t: _Table, n_buffers: int, n_opcodes: int) -> SubGraph:
     tensors = tuple(_tensor(tt, n_buffers) for tt in t.tables(0, f"{t.what}.tensors"))
     n = len(tensors)
@@ -377,6 +391,7 @@ def _subgraph(t: _Table, n_buffers: int, n_opcodes: int) -> SubGraph:
                 outputs=_indices(ot, 2, f"{ot.what}.outputs", n, allow_optional=True),
                 large_custom_options_offset=custom_offset,
                 large_custom_options_field=ot.field(9),
+                subgraph_refs=_subgraph_refs(ot),
             )
         )
     return SubGraph(

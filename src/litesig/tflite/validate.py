@@ -46,6 +46,7 @@ def problems_of(model: fb.Model) -> list[str]:
         out.append(f"{len(model.signatures):,} signatures, more than {max_signatures():,} "
                    f"(LiteRT's loader slows down quadratically; raise the limit with LITESIG_MAX_SIGNATURES)")
         return out
+    out += _call_problems(model)
     limit = max_tensor_bytes()
     for si, sg in enumerate(model.subgraphs):
         where_sg = f"subgraph {si}"
@@ -114,3 +115,40 @@ def problems_of(model: fb.Model) -> list[str]:
 
 def _clip(text: str, n: int = 80) -> str:
     return text if len(text) <= n else f"{text[:n]}... ({len(text)} characters)"
+
+
+MAX_CALL_DEPTH = 32  # IF/WHILE/CALL_ONCE nesting; real models nest a few levels
+
+
+def _call_problems(model: fb.Model) -> list[str]:
+    """Subgraph calls (IF, WHILE, CALL_ONCE) that point outside the model, loop back, or nest past MAX_CALL_DEPTH.
+
+    LiteRT prepares a called subgraph inside its caller's preparation: a chain of thousands costs
+    gigabytes and minutes, and a loop never ends.
+    """
+    n = len(model.subgraphs)
+    calls = [sorted({r for op in sg.operators for r in op.subgraph_refs}) for sg in model.subgraphs]
+    out = [f"subgraph {i} calls subgraph {r}, the model has {n}" for i, refs in enumerate(calls) for r in refs if not 0 <= r < n]
+    if out:
+        return out[:10]
+    depth = [0] * n  # longest chain of calls below each subgraph; -1 while on the path being explored
+    for start in range(n):
+        if depth[start] or not calls[start]:
+            continue
+        stack = [(start, iter(calls[start]))]
+        depth[start] = -1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                depth[node] = 1 + max((depth[c] for c in calls[node]), default=0)
+                if depth[node] > MAX_CALL_DEPTH:
+                    return [f"subgraph {node} starts a chain of {depth[node]} nested subgraph calls (IF/WHILE/CALL_ONCE), "
+                            f"more than {MAX_CALL_DEPTH}"]
+            elif depth[child] == -1:
+                return [f"subgraph {child} calls itself through IF/WHILE/CALL_ONCE (subgraph {node}): LiteRT would never finish"]
+            elif depth[child] == 0 and calls[child]:
+                depth[child] = -1
+                stack.append((child, iter(calls[child])))
+    return []
