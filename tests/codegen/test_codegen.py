@@ -92,7 +92,6 @@ def test_java_compiles(models, name, tmp_path):
     assert proc.returncode == 0, proc.stderr + src.read_text()
 
 
-@pytest.mark.skipif(shutil.which("kotlinc") is None, reason="kotlinc not installed (apt-get install kotlin; .ci/run installs it)")
 def test_kotlin_compiles(models, tmp_path):
     subprocess.run(["javac", "-d", str(tmp_path / "stubs"), str(STUBS / "java/org/tensorflow/lite/Interpreter.java")], check=True)
     sources = []
@@ -114,7 +113,6 @@ def kotlin_stdlib() -> Path:
     raise AssertionError("kotlinc is installed but its kotlin-stdlib.jar was not found")
 
 
-@pytest.mark.skipif(shutil.which("kotlinc") is None, reason="kotlinc not installed (apt-get install kotlin; .ci/run installs it)")
 def test_compiled_model_api_compiles(models, tmp_path):
     """--api compiled-model: Kotlin (one kotlinc run, with the LiteRT declarations in tests/codegen/stubs/kotlin) and Java (one
     javac run against the classes kotlinc made, as an app's Java sees the Kotlin library) for every model."""

@@ -203,7 +203,7 @@ def _kotlin_stdlib() -> Path | None:
 def _check_kotlin(files: list[Path], expected: list[list[str]], d: Path) -> Path:
     """Both APIs and the LiteRT CompiledModel declarations (tests/codegen/stubs/kotlin) in one kotlinc run; returns its classes."""
     if shutil.which("kotlinc") is None:
-        pytest.skip("kotlinc not installed (.ci/run installs Debian's kotlin)")
+        pytest.fail("kotlinc not installed: apt-get install kotlin (.ci/run installs Debian's kotlin)")
     stubs = _stub_classes(d)
     sources = [str(p) for p in sorted((STUBS / "kotlin").rglob("*.kt"))]
     packages = []
