@@ -147,7 +147,12 @@ def verification(console: Any, report: Any) -> None:
     for case in report.cases:
         if case.error:
             console.print(f"[red]{escape(case.signature)} {escape(str(case.input_shapes))}: {escape(case.error, 2000)}[/]")
-            console.print(f"[red]{escape(case.signature)} {escape(str(case.input_shapes))}: {escape(case.error)}[/]")
+    for other in getattr(report, "others", ()):
+        console.print(f"\n[bold]on {escape(other.runtime)}[/]" + (f": {escape(other.accelerated)}" if other.accelerated else ""))
+        if other.unavailable:
+            console.print(f"[red]FAIL[/] {escape(other.unavailable, 2000)}")
+        else:
+            verification(console, other)
 
 
 def wiring(console: Any, result: Any) -> None:

@@ -30,6 +30,10 @@ def add_verify(command: Command) -> None:
     p.add_argument("--map", help="against another .tflite: a rename map (rename's TOML format) from its names to this file's")
     p.add_argument("--shape", action="append", default=[], metavar="[SIG/]NAME=D0,D1,...",
                    help="the shape to use for an input with dynamic dims (repeatable)")
+    p.add_argument("--on", type=csv, default=["interpreter"], metavar="RUNTIME[,RUNTIME]",
+                   help="also run on these runtimes, each compared with the same reference: compiled (LiteRT 2 CompiledModel, "
+                        "CPU), gpu (CompiledModel with the GPU accelerator; needs a Vulkan device, see the README); "
+                        "the Interpreter always runs")
     p.add_argument("--target-runtime", metavar="X.Y", help=HELP_TARGET)
     common(p)
 
@@ -46,7 +50,7 @@ def cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
     with ui.progress() as progress:
         report = verify(args.model, args.against, signature=args.signature, samples=args.samples, batch_sizes=args.batch_sizes,
                         inputs=args.inputs, atol=args.atol, rtol=args.rtol, min_cosine=args.min_cosine, seed=args.seed,
-                        unsafe=args.unsafe, code=args.code, progress=progress, names=args.map,
+                        unsafe=args.unsafe, code=args.code, progress=progress, names=args.map, on=args.on,
                         shapes=parse_shapes(args.shape, where="verify") or None)
     runtime = None
     if target:
@@ -64,6 +68,9 @@ def cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
             render.runtime_requirement(ui.console, runtime)
             for b in runtime.target_blockers:
                 ui.console.print(f"[red]{escape(str(b))}[/]")
-        ui.console.print("[green]PASS[/]" if passed else f"[red]FAIL[/]: {len(report.failures())} failing output(s)"
+        failing = len(report.failures()) + sum(len(o.failures()) for o in report.others)
+        cannot = [o.runtime for o in report.others if o.unavailable]
+        ui.console.print("[green]PASS[/]" if passed else f"[red]FAIL[/]: {failing} failing output(s)"
+                         + (f", cannot run on {', '.join(cannot)}" if cannot else "")
                          + (f", {len(runtime.target_blockers)} op version(s) missing from {target}" if runtime and runtime.target_blockers else ""))
     return 0 if passed else 1

@@ -98,11 +98,16 @@ class VerifyReport:
     inputs: str = "random"  # where the inputs came from: "random (ranges ...)", "yours: file.npz", "calibration data"
     precision: str = ""  # what the file holds (and the other .tflite, if any): where the tolerance comes from
     quantization: tuple[str, ...] = ()  # inputs quantized / outputs dequantized with a file's own parameters
+    runtime: str = "Interpreter"  # the runtime the .tflite ran on
+    accelerated: str = ""  # what ran on the accelerator, where the runtime says
+    unavailable: str = ""  # why this runtime could not load or run the file at all (then nothing ran: a failure)
+    others: tuple[VerifyReport, ...] = ()  # the same cases on the other runtimes asked for (verify --on)
 
     @property
     def passed(self) -> bool:
-        """Every case that ran passed (at least one ran). Signatures in `unverified` do not count either way."""
-        return bool(self.cases) and all(c.passed for c in self.cases)
+        """Every case that ran passed (at least one ran), here and on every other runtime asked for.
+        Signatures in `unverified` do not count either way."""
+        return bool(self.cases) and all(c.passed for c in self.cases) and all(o.passed for o in self.others)
 
     @property
     def notes(self) -> list[str]:
@@ -130,8 +135,9 @@ class VerifyReport:
         return lines
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = asdict(replace(self, others=()))
         d["passed"] = self.passed
+        d["others"] = [o.to_dict() for o in self.others]
         return _json_safe(d)
 
 

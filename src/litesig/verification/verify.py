@@ -39,6 +39,7 @@ def verify(
     progress: Callable[[str], None] | None = None,
     names: Any = None,
     shapes: Mapping[str, Sequence[int]] | None = None,
+    on: Sequence[str] = ("interpreter",),
 ) -> VerifyReport:
     """Run every signature of `model` (or one) and `against` on the same inputs; report every output.
 
@@ -60,9 +61,12 @@ def verify(
         names: against another .tflite: a rename map (path or RenamePlan) from its names to this
             file's; without one, signatures/inputs/outputs are paired by name, else by structure.
         shapes: {"<input>" or "<signature>/<input>": shape} for inputs with dynamic dims.
+        on: the runtimes to run the file on (RUNTIMES): the Interpreter always runs; "compiled" and
+            "gpu" add LiteRT 2's CompiledModel on the CPU and the GPU accelerator, each compared with
+            the same reference on the same inputs (report.others).
 
     Returns:
-        A VerifyReport; `.passed` is False when any output of any case fails.
+        A VerifyReport; `.passed` is False when any output of any case fails, on any runtime.
     """
     from .._io import describe
     from ..tflite.precision import looser, read_precision
@@ -73,6 +77,11 @@ def verify(
 
         raise InvalidInput("verify", [Problem("--code", "importing Python files runs their code: pass --unsafe too if you trust them")])
     _check_sizes(samples, batch_sizes)
+    unknown = [r for r in on if r not in RUNTIMES]
+    if unknown:
+        from ..errors import InvalidInput, Problem
+
+        raise InvalidInput("verify", [Problem("--on", f"unknown runtime {r!r}; expected one of {', '.join(RUNTIMES)}") for r in unknown])
     runner = Runner(model)
     signatures = [runner.resolve(signature)] if signature else runner.signatures
     if not signatures:
@@ -98,11 +107,40 @@ def verify(
                     name=base.name if (atol, rtol, min_cosine) == (None, None, None) else f"{base.name}, overridden")
     feeds = _user_inputs(inputs, signatures, runner) if inputs is not None else None
     say("Running both sides")
-    report = _run_against(runner, reference, signatures, tol, model_name=describe(model), against=_describe_against(against),
-                          batch_sizes=batch_sizes, samples=samples, seed=seed, inputs=feeds, shapes=shapes,
-                          inputs_note=f"yours: {os.fspath(inputs)}" if isinstance(inputs, (str, os.PathLike)) else
-                          "yours" if inputs is not None else "")
-    return replace(report, precision=described, quantization=report.quantization + tuple(notes))
+    note = f"yours: {os.fspath(inputs)}" if isinstance(inputs, (str, os.PathLike)) else "yours" if inputs is not None else ""
+
+    def run_on(target: Any) -> VerifyReport:
+        return _run_against(target, reference, signatures, tol, model_name=describe(model), against=_describe_against(against),
+                            batch_sizes=batch_sizes, samples=samples, seed=seed, inputs=feeds, shapes=shapes, inputs_note=note)
+
+    report = run_on(runner)
+    others = []
+    for name in dict.fromkeys(r for r in on if r != "interpreter"):
+        say(f"Running on {name}")
+        others.append(_on_runtime(name, model, runner, tol, run_on))
+    return replace(report, precision=described, quantization=report.quantization + tuple(notes), others=tuple(others))
+
+
+RUNTIMES = ("interpreter", "compiled", "gpu")
+
+
+def _on_runtime(name: str, model: Any, runner: Runner, tol: Tolerance, run_on: Callable[[Any], VerifyReport]) -> VerifyReport:
+    """The same cases on another runtime, or a failed report saying why it cannot run the file."""
+    from .._io import describe
+    from ..runtimes.compiled import CompiledRunner, RuntimeUnavailable
+
+    label = {"compiled": "CompiledModel (CPU)", "gpu": "CompiledModel (GPU)"}[name]
+    try:
+        target = CompiledRunner(model, accelerator="gpu" if name == "gpu" else "cpu", runner=runner)
+    except RuntimeUnavailable as e:
+        return VerifyReport(describe(model), "", tol, runtime=label, unavailable=str(e))
+    try:
+        report = run_on(target)
+    finally:
+        target.close()
+    accelerated = ("fully accelerated" if target.fully_accelerated else
+                   "partly: some ops fell back to the CPU (this LiteRT API does not say which)") if name == "gpu" else ""
+    return replace(report, runtime=label, accelerated=accelerated)
 
 
 def verify_spec(content: bytes, spec: Any, *, tolerance: Tolerance, model_name: str,

@@ -1,0 +1,87 @@
+"""LiteRT 2's CompiledModel on the CPU and on the GPU accelerator (a software Vulkan device: Chromium's SwiftShader).
+
+Real runtimes, never stubs: the GPU tests need Debian's chromium (its SwiftShader ICD) and libvulkan1, which .ci/run
+installs; without them they fail naming the packages.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ai_edge_litert.compiled_model import CompiledModel
+
+import litesig
+from litesig.cli.main import main
+from litesig.runtimes.compiled import SWIFTSHADER_ICD, CompiledRunner
+
+from ..conftest import keras_outputs
+
+
+@pytest.fixture
+def swiftshader(monkeypatch):
+    if not Path(SWIFTSHADER_ICD).exists():
+        pytest.fail(f"no {SWIFTSHADER_ICD}: apt-get install chromium libvulkan1 (.ci/run installs them)")
+    monkeypatch.setenv("VK_ICD_FILENAMES", SWIFTSHADER_ICD)
+
+
+@pytest.fixture(scope="module")
+def fixed_seed(models_dir, tmp_path_factory) -> Path:
+    """The seed example at batch 1: what the GPU accelerator (no dynamic shapes) can take."""
+    from ..conftest import seed_spec_text
+
+    d = tmp_path_factory.mktemp("fixed")
+    for name in ("model_a.keras", "model_b.keras"):
+        (d / name).symlink_to(models_dir / name)
+    (d / "litesig.toml").write_text(seed_spec_text("none").replace("shape = [-1, 128, 3]", "shape = [1, 128, 3]"))
+    return litesig.convert(d / "litesig.toml", d / "seed_b1.tflite").path
+
+
+def test_compiled_cpu_takes_outputs_by_name_in_its_own_order(converted, models_dir, keras):
+    """CompiledModel lists the seed's outputs in another order than the SignatureDef: by index they would cross."""
+    path = converted["seed"]
+    listed = CompiledModel.from_file(str(path)).get_signature_list()["sample_method_name"]["outputs"]
+    assert listed == ["my_output_b", "my_output_a"]
+    assert litesig.Runner(path).output_details("sample_method_name").keys() == {"my_output_a", "my_output_b"}
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 128, 3)).astype(np.float32)
+    got = CompiledRunner(path).run({"x_input": x}, signature="sample_method_name")  # dynamic batch resized to 3
+    want = litesig.run(path, {"x_input": x}, signature="sample_method_name")
+    for name in ("my_output_a", "my_output_b"):
+        assert np.array_equal(got[name], want[name]), name
+    a = keras.models.load_model(models_dir / "model_a.keras")
+    np.testing.assert_allclose(got["my_output_a"], keras_outputs(a, x), atol=1e-5)
+
+
+def test_verify_on_compiled_runs_every_signature(converted, models_dir, capsys):
+    assert main(["verify", str(converted["coder"]), "--against", str(models_dir / "coder"), "--on", "compiled", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (other,) = report["others"]
+    assert other["runtime"] == "CompiledModel (CPU)" and other["passed"]
+    assert {c["signature"] for c in other["cases"]} == {c["signature"] for c in report["cases"]} == {"encode", "decode"}
+
+
+def test_verify_on_gpu_refuses_a_dynamic_batch_naming_the_fix(converted, models_dir, swiftshader, capsys):
+    assert main(["verify", str(converted["seed"]), "--against", str(models_dir / "litesig.toml"), "--on", "gpu"]) == 1
+    out = capsys.readouterr().out
+    assert "cannot run on CompiledModel (GPU): the GPU accelerator takes no dynamic shape" in " ".join(out.split())
+    assert "--input-shape" in out
+
+
+def test_verify_on_gpu_passes_at_a_fixed_batch_fully_accelerated(fixed_seed, models_dir, swiftshader, capsys):
+    spec = fixed_seed.parent / "litesig.toml"
+    assert main(["verify", str(fixed_seed), "--against", str(spec), "--on", "compiled,gpu", "--json"]) == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    cpu, gpu = report["others"]
+    assert cpu["passed"] and gpu["passed"] and gpu["accelerated"] == "fully accelerated"
+    worst = max(o["max_abs"] for c in gpu["cases"] for o in c["outputs"])
+    assert worst < 1e-5
+    # Independently: the GPU's outputs against the Interpreter's on fresh inputs.
+    x = np.random.default_rng(7).uniform(-1, 1, (1, 128, 3)).astype(np.float32)
+    runner = CompiledRunner(fixed_seed, accelerator="gpu")
+    got = runner.run({"x_input": x}, signature="sample_method_name")
+    assert runner.fully_accelerated
+    want = litesig.run(fixed_seed, {"x_input": x})
+    for name, value in want.items():
+        np.testing.assert_allclose(got[name], value, atol=1e-6)
