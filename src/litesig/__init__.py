@@ -29,6 +29,8 @@ _EXPORTS = {
     "rename": "tflite.rename",
     "add_signature": "tflite.rename",
     "merge": "verification.merged",
+    "quantize": "conversion.requantize",
+    "QuantizeResult": "conversion.requantize",
     "MergeResult": "tflite.merge",
     "generate_code": "codegen",
     "LitesigError": "errors",
@@ -40,15 +42,16 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "ConversionFailed", "ConvertOptions", "ConvertResult", "InvalidInput", "LitesigError", "MergeResult", "ModelFlags", "ModelInfo", "NotATFLiteModel",
+    "ConversionFailed", "ConvertOptions", "ConvertResult", "InvalidInput", "LitesigError", "MergeResult", "ModelFlags", "ModelInfo", "NotATFLiteModel", "QuantizeResult",
     "Runner", "SignatureNotFound", "Spec", "Tolerance", "VerificationFailed", "VerifyReport", "add_signature", "bench",
-    "convert", "generate_code", "inspect", "load_spec", "merge", "rename", "run", "spec_from_dict", "verify",
+    "convert", "generate_code", "inspect", "load_spec", "merge", "quantize", "rename", "run", "spec_from_dict", "verify",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs; at run time __getattr__ loads these
     from .codegen import generate_code
     from .conversion.flags import ModelFlags
     from .conversion.pipeline import ConvertResult, convert
+    from .conversion.requantize import QuantizeResult, quantize
     from .errors import ConversionFailed, InvalidInput, LitesigError, NotATFLiteModel, SignatureNotFound, VerificationFailed
     from .tflite.merge import MergeResult
     from .verification.merged import merge

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import LitesigError
-from . import codegen, convert, edit, model, verify
+from . import codegen, convert, edit, model, quantize, verify
 from .ui import Ui, report_error
 
 
@@ -55,6 +55,7 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     model.add_bench(command)
     edit.add_rename(command)
     edit.add_merge(command)
+    quantize.add_quantize(command)
     codegen.add_codegen(command)
     convert.add_demo(command)
     return parser

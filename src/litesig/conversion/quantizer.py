@@ -34,6 +34,8 @@ RECIPES = {
     "static-int16": "static_wi8_ai16",
 }
 STATIC = ("static-int8", "static-int16")
+# Modes convert leaves to the TFLite converter, for quantizing an existing .tflite (litesig quantize).
+FILE_RECIPES = {**RECIPES, "dynamic-int8": "dynamic_wi8_afp32"}
 
 
 def uses_quantizer(optimize: str, recipe: Path | None = None) -> bool:
@@ -74,14 +76,14 @@ def quantize(content: bytes, optimize: str, *, recipe: Path | None = None, calib
         ConversionFailed: ai-edge-quantizer refused the model or the recipe.
     """
     quantizer, recipes = _import()
-    what = str(recipe) if recipe is not None else RECIPES[optimize]
+    what = str(recipe) if recipe is not None else FILE_RECIPES[optimize]
     import warnings
 
     try:
         with captured_stderr(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # its calibrator's interpreter warns that it keeps every tensor (by design)
             q = quantizer.Quantizer(bytearray(content))
-            q.load_quantization_recipe(str(recipe) if recipe is not None else getattr(recipes, RECIPES[optimize])())
+            q.load_quantization_recipe(str(recipe) if recipe is not None else getattr(recipes, FILE_RECIPES[optimize])())
             result = None
             if q.need_calibration:
                 if not calibration:
