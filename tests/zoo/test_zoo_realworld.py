@@ -532,3 +532,32 @@ def test_on_device_training_guide_module_verbatim(tmp_path):
     want = _call_signature(d, "infer", x=x)
     got = tflite(result.path, "infer", x=x)
     assert_close(got["logits"], want["logits"], "none")
+
+
+# --- 8. a tf_keras SavedModel renamed positionally: the declared order, recovered ---------------------
+
+TF_KERAS_TWO_INPUTS = '''
+import sys
+import tf_keras as K
+zeta, alpha = K.Input((4,), name="zeta"), K.Input((4,), name="alpha")
+y = K.layers.Dense(3)(K.layers.Concatenate()([zeta, alpha * 3.0]))
+K.Model([zeta, alpha], y).save(sys.argv[1], save_format="tf")
+'''
+
+
+def test_tf_keras_saved_model_positional_names_follow_its_declared_order(tmp_path):
+    """Issue 17's 0.58 relative error: --input-names over a tf_keras SavedModel went in sorted order (alpha, zeta), crossing
+    the inputs the model declares as (zeta, alpha). The order now comes from the model's saved __call__."""
+    d = tmp_path / "tk_sm"
+    done = subprocess.run([sys.executable, "-c", TF_KERAS_TWO_INPUTS, str(d)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = litesig.convert(d, tmp_path / "tk.tflite", signature="score", input_names=["first", "second"], output_names="y")
+    assert result.verification is not None and result.verification.passed
+    assert result.wiring["score"][:2] == ["serving_default.zeta <- first", "serving_default.alpha <- second"]
+    assert any("the argument order of the SavedModel's function" in n for n in result.notes), result.notes
+    rng = np.random.default_rng(0)
+    z, a = rng.normal(size=(2, 4)).astype(np.float32), rng.normal(size=(2, 4)).astype(np.float32)
+    want = next(iter(_call_signature(d, "serving_default", zeta=z, alpha=a).values()))
+    got = tflite(result.path, "score", first=z, second=a)["y"]
+    assert_close(got, want, "none")
