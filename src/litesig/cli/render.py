@@ -121,7 +121,8 @@ def verification(console: Any, report: Any) -> None:
             key = f"{case.signature}/{out.name}"
             counts[key] = counts.get(key, 0) + 1
     shown: set[str] = set()
-    for key, out in report.worst().items():
+    worst = report.worst()
+    for key, out in list(worst.items())[:SHOWN]:
         sig = key.split("/", 1)[0]
         shown.add(sig)
         if not out.passed:
@@ -132,12 +133,15 @@ def verification(console: Any, report: Any) -> None:
             result = "[green]pass[/]"
         table.add_row(escape(key), str(counts.get(key, 0)), f"{out.max_abs:.3g}", f"{out.max_rel:.3g}", f"{out.rmse:.3g}",
                       f"{out.cosine:.6f}", f"{out.nan}/{out.inf}", result)
-    for sig, n in errored.items():
+    for sig, n in list(errored.items())[:SHOWN]:
         if sig not in shown:
             table.add_row(escape(sig), str(n), "", "", "", "", "", "[red]FAIL[/] did not run (below)")
-    for sig, why in report.unverified:
+    for sig, why in report.unverified[:SHOWN]:
         table.add_row(escape(sig), "0", "", "", "", "", "", f"[yellow]NOT VERIFIED[/] {escape(why)}")
     console.print(table)
+    if len(worst) > SHOWN:
+        failed = sum(1 for o in worst.values() if not o.passed)
+        console.print(f"... and {len(worst) - SHOWN} more outputs ({failed} failing in all); --json lists every one")
     if report.inputs:
         console.print(f"inputs: {escape(report.inputs)}")
     if getattr(report, "precision", ""):

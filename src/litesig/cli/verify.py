@@ -63,8 +63,9 @@ def cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
     else:
         from . import render
 
-        render.verification(ui.console, report)
-        if runtime:
+        if not ui.quiet:  # -q: the verdict line alone
+            render.verification(ui.console, report)
+        if runtime and not ui.quiet:
             render.runtime_requirement(ui.console, runtime)
             for b in runtime.target_blockers:
                 ui.console.print(f"[red]{escape(str(b))}[/]")

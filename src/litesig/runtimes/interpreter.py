@@ -60,6 +60,7 @@ class Runner:
             raise LitesigError(f"{self.source}: LiteRT cannot load the model: {e}") from None
         _isolate.cache_signature_list(self._interpreter)
         self._signatures = _signature_keys_in_file_order(self.model, self._interpreter)
+        self._known = frozenset(self._signatures)
         self._runners: dict[str, Any] = {}
         self._inputs: dict[str, dict[str, TensorDetail]] = {}
         self._lock = threading.Lock()
@@ -78,7 +79,7 @@ class Runner:
             if not self._signatures:
                 raise LitesigError(f"{self.source}: the model has no signatures (add one with `litesig rename --add-signature`)")
             raise LitesigError(f"{self.source}: the model has {len(self._signatures)} signatures ({listing(self._signatures)}); choose one with --signature")
-        if signature not in self._signatures:
+        if signature not in self._known:  # a set: verify resolves once per case, on files of thousands of signatures
             raise SignatureNotFound(signature, self._signatures)
         return signature
 
