@@ -68,3 +68,16 @@ def test_quantize_refuses_what_it_cannot_start_from(converted, float_files, tmp_
     assert main(["quantize", str(converted["seed"]), "-o", str(out), "--optimize", "weight-only-int4", "--input-dtype", "int8"]) == 2
     assert "integer activations" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_quantize_keeps_metadata_and_associated_files(converted, tmp_path):
+    from litesig.tflite import flatbuffer as fb
+
+    from .._packed import LABELS, pack, read_files
+
+    packed = pack(converted["seed"], tmp_path / "packed.tflite")
+    result = litesig.quantize(packed, tmp_path / "q.tflite", optimize="weight-only-int8")
+    assert result.verification is not None and result.verification.passed
+    assert read_files(result.path) == LABELS
+    names = [m.name for m in fb.read_model(result.path).metadata]
+    assert "TFLITE_METADATA" in names and names == [m.name for m in fb.read_model(packed).metadata]
