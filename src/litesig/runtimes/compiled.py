@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import captured_stderr
+from .._io import captured_stderr, read_model_bytes
 from ..errors import LitesigError
 from .interpreter import Runner, TensorDetail
 
@@ -49,7 +49,7 @@ class CompiledRunner:
         self.model = self.reference.model  # the parsed file
         self.accelerator = accelerator
         self.label = f"CompiledModel ({accelerator.upper()})"
-        content = model if isinstance(model, (bytes, bytearray)) else open(os.fspath(model), "rb").read()  # noqa: SIM115
+        content = read_model_bytes(model)
         hardware = HardwareAccelerator.GPU if accelerator == "gpu" else HardwareAccelerator.CPU
         if accelerator == "gpu":
             self._check_fixed_shapes()
