@@ -54,7 +54,7 @@ class MissingDependency(LitesigError):
         self.package, self.extra = package, extra
         super().__init__(
             f"{needed_for} needs {package}, which is not installed. "
-            f"Install it with: pip install 'litesig[{extra}]'"
+            f"Install it with: pip install 'litesig[{extra}]' (from a clone of litesig: pip install '.[{extra}]')"
         )
 
 

@@ -16,7 +16,7 @@ examples:
   litesig convert saved_model_dir -o m.tflite --signature-keys encode,decode --optimize float16
 
 The result is run on LiteRT against the source before it is written; a mismatch exits 1 and
-writes nothing (--no-verify skips this). See the README for the spec format.
+writes nothing (--no-verify skips this). The spec format: docs/spec.md.
 """
 
 
@@ -26,7 +26,7 @@ def add_convert(command: Command) -> None:
     p.add_argument("source", help="a litesig.toml spec, a .keras/.h5 file, or a SavedModel directory")
     p.add_argument("-o", "--output", required=True, help="the .tflite file to write")
     p.add_argument("--optimize", choices=list(OPTIMIZE_MODES), help="weight/activation precision (default: the spec's, else none); "
-                   "none/float16/dynamic-int8/int8 come from the TFLite converter, the others from ai-edge-quantizer (README)")
+                   "none/float16/dynamic-int8/int8 come from the TFLite converter, the others from ai-edge-quantizer (docs/quantization.md)")
     p.add_argument("--calibration", help="int8: .npz of sample inputs, keyed '<signature>/<input>' or '<input>', first axis = samples")
     p.add_argument("--select-tf-ops", action="store_true", default=None, help="allow TensorFlow ops that LiteRT lacks (the app needs the Flex runtime)")
     p.add_argument("--unsafe", action="store_true", default=None, help="load .keras files that hold Python code (Lambda layers); only for files you trust")

@@ -26,7 +26,7 @@ def add_quantize(command: Command) -> None:
     p = command("quantize", "quantize an existing float .tflite (any tool's), names kept, proven against it", cmd_quantize, EPILOG)
     p.add_argument("model", help="the float .tflite")
     p.add_argument("-o", "--output", required=True, help="the .tflite to write")
-    p.add_argument("--optimize", choices=list(FILE_RECIPES), help="the mode (ai-edge-quantizer recipes; see the README)")
+    p.add_argument("--optimize", choices=list(FILE_RECIPES), help="the mode (ai-edge-quantizer recipes; see docs/quantization.md)")
     p.add_argument("--recipe", metavar="FILE.json", help="an ai-edge-quantizer recipe instead of --optimize")
     p.add_argument("--calibration", metavar="FILE.npz", help="static modes: sample inputs keyed '<signature>/<input>' or '<input>', "
                    "first axis = samples (or a .npy for one input)")

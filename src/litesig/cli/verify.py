@@ -14,7 +14,7 @@ def add_verify(command: Command) -> None:
                 "  litesig verify model_int8.tflite --against model_f32.tflite\n"
                 "  litesig verify renamed.tflite --against original.tflite --map names.toml   # or paired by structure\n"
                 "  litesig verify mel.tflite --against mel.keras --shape audio=1,16000\n\n"
-                "Tolerances default by what the file is (float32 tight, float16 looser, int8 by cosine); see the README.")
+                "Tolerances default by what the file is (float32 tight, float16 looser, int8 by cosine); see docs/verification.md.")
     p.add_argument("model", help="the .tflite file to check")
     p.add_argument("--against", required=True, help="a litesig.toml spec, a SavedModel directory, a .keras/.h5 model, or another .tflite")
     p.add_argument("--signature", help="check only this signature")
@@ -32,7 +32,7 @@ def add_verify(command: Command) -> None:
                    help="the shape to use for an input with dynamic dims (repeatable)")
     p.add_argument("--on", type=csv, default=["interpreter"], metavar="RUNTIME[,RUNTIME]",
                    help="also run on these runtimes, each compared with the same reference: compiled (LiteRT 2 CompiledModel, "
-                        "CPU), gpu (CompiledModel with the GPU accelerator; needs a Vulkan device, see the README); "
+                        "CPU), gpu (CompiledModel with the GPU accelerator; needs a Vulkan device, see docs/verification.md); "
                         "the Interpreter always runs")
     p.add_argument("--target-runtime", metavar="X.Y", help=HELP_TARGET)
     common(p)

@@ -47,7 +47,7 @@ def _import() -> tuple[Any, Any]:
         from ai_edge_quantizer import quantizer, recipe
     except ImportError:
         raise LitesigError("this --optimize mode uses ai-edge-quantizer, which is not installed: "
-                           "pip install 'litesig[quantize]'") from None
+                           "pip install 'litesig[quantize]' (from a clone of litesig: pip install '.[quantize]')") from None
     return quantizer, recipe
 
 

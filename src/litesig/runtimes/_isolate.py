@@ -6,7 +6,7 @@ interpreter sees a model, a forked child (a `Probe`) loads it and allocates ever
 an address-space limit (LITESIG_MAX_MEMORY_MB) and a time limit (LITESIG_PROBE_TIMEOUT); and before
 a signature first runs on new input shapes in-process, the child runs that same call. A dead child
 becomes a clear error naming the file. The child keeps its interpreter between calls, so a check
-costs one invoke plus a pipe, not a reload; bench's timed loop is never isolated (see README).
+costs one invoke plus a pipe, not a reload; bench's timed loop is never isolated (see docs/hostile-input.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Names, dtypes, shapes and the order of a model's inputs and outputs come from what the model
 declares: a Keras model's input and output structure, a SavedModel signature's
 `structured_input_signature` and `structured_outputs`. No user function is called here: user
-functions may train, write files or read files (see the README's "What verified means").
+functions may train, write files or read files (see docs/verification.md).
 
 Declared orders (what positional renames and the spec's `inputs = [...]` follow):
 - Keras: the order the model declares (a dict's keys as written, a list's items).

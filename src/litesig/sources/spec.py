@@ -65,7 +65,7 @@ class OutputRef:
     name: str
     model: str
     output: str | int | None = None  # None: the model's only output
-    inputs: tuple[str, ...] | None = None  # positional, in the model's declared order; None: route by the rules in the README
+    inputs: tuple[str, ...] | None = None  # positional, in the model's declared order; None: route by the rules in docs/spec.md
     input_map: tuple[tuple[str, str], ...] | None = None  # by name: (model input, signature input) pairs
     io_dtype: str | None = None  # int8 / uint8 / int16: the type the app reads; None: the signature's
 

@@ -15,7 +15,7 @@ rules cannot express, for which no release can be derived from LiteRT's registry
   such an op the float version (FULLY_CONNECTED/CONV_2D/DEPTHWISE_CONV_2D v1);
 - blockwise quantization (the schema's BlockwiseQuantization details): no op version marks it.
 
-Measured on tflite-runtime 2.14.0 (tests/test_legacy_runtime.py, README "Runtime compatibility"):
+Measured on tflite-runtime 2.14.0 (tests/runtimes/test_legacy.py, docs/runtime-compatibility.md):
 weight-only int4 is refused at prepare (DEQUANTIZE expects uint8/int8/int16/float16), dynamic
 int4 and blockwise int4 load and give numbers unlike ai-edge-litert's (NaN, zeros), static int16
 and int8 load and match.

@@ -29,7 +29,7 @@ CUSTOM = 32  # BuiltinOperator.CUSTOM
 
 # What inspect warns against when no --target-runtime is given. tflite-runtime 2.14.0 (Sept 2023)
 # is the last tflite-runtime wheel on PyPI and the org.tensorflow:tensorflow-lite 2.14/2.16 AAR
-# line is what Android apps of the last two years pin; see the README ("Runtime compatibility").
+# line is what Android apps of the last two years pin; see docs/runtime-compatibility.md.
 BASELINE = "2.14"
 
 _RELEASE = re.compile(r"^\d{1,3}\.\d{1,3}(\.\d{1,3})?$")
