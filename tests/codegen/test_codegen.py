@@ -52,6 +52,9 @@ def test_python_code_runs_and_matches_litesig_run(models, name, tmp_path):
     generated = _import(code, f"gen_{name}")
     cls = next(v for k, v in vars(generated).items() if isinstance(v, type) and v.__module__ == f"gen_{name}")
     instance = cls(str(path))
+    beside = path.parent / f"gen_{name}_beside.py"  # generated next to the model: the constructor finds it by default
+    beside.write_text(code.read_text())
+    by_default = getattr(_import(beside, f"gen_{name}_beside"), cls.__name__)()  # raises unless MODEL_FILE is beside it
     info = litesig.inspect(path)
     rng = np.random.default_rng(0)
     for sig in info.signatures.values():
@@ -60,6 +63,8 @@ def test_python_code_runs_and_matches_litesig_run(models, name, tmp_path):
         feed = sample_inputs(litesig.Runner(path).input_details(sig.name), batch=2, dynamic=3, rng=rng)
         method = getattr(instance, sig.name.lower())
         got = method(*[feed[n] for n in sig.inputs])
+        again = getattr(by_default, sig.name.lower())(*[feed[n] for n in sig.inputs])
+        assert all(np.array_equal(again[k], got[k]) for k in got)
         want = litesig.run(path, feed, signature=sig.name)
         assert got.keys() == want.keys()
         for k in want:
@@ -86,10 +91,11 @@ def test_python_quantize_helpers(models, tmp_path):
 def test_java_compiles(models, name, tmp_path):
     subprocess.run(["javac", "-d", str(tmp_path / "stubs"), str(STUBS / "java/org/tensorflow/lite/Interpreter.java")], check=True)
     src = tmp_path / "Generated.java"
-    assert main(["codegen", str(models[name]), "--lang", "java", "-o", str(src), "-q"]) == 0
+    assert main(["codegen", str(models[name]), "--lang", "java", "-o", str(src), "-q", "--package", f"com.example.{name}"]) == 0
     proc = subprocess.run(["javac", "-Xlint:all", "-Werror", "-cp", str(tmp_path / "stubs"), "-d", str(tmp_path / "out"), str(src)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr + src.read_text()
+    assert (tmp_path / "out" / "com" / "example" / name / "Generated.class").exists()  # the package the app imports
 
 
 def test_kotlin_compiles(models, tmp_path):
@@ -98,11 +104,19 @@ def test_kotlin_compiles(models, tmp_path):
     for name in MODELS:  # one kotlinc run for all: it takes seconds to start
         src = tmp_path / name / f"{name.title().replace('_', '')}Runners.kt"
         src.parent.mkdir()
-        src.write_text(f"package gen.{name}\n\n" + generate_code(models[name], "kotlin"))
+        src.write_text(generate_code(models[name], "kotlin", package=f"gen.{name}"))
         sources.append(str(src))
     proc = subprocess.run(["kotlinc", "-Werror", "-cp", str(tmp_path / "stubs"), "-d", str(tmp_path / "out"), *sources],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_package_must_be_a_package_name(models, capsys):
+    model = str(models[MODELS[0]])
+    assert main(["codegen", model, "--lang", "java", "--package", "com.class.ml"]) == 2
+    assert "'class' is not a java identifier" in capsys.readouterr().err
+    assert main(["codegen", model, "--lang", "python", "--package", "a.b"]) == 2
+    assert "only Kotlin and Java" in capsys.readouterr().err
 
 
 def kotlin_stdlib() -> Path:

@@ -13,7 +13,7 @@ from .ui import Command, Ui, common
 def add_codegen(command: Command) -> None:
     p = command("codegen", "generate the Kotlin, Java, C++, C or Python code that calls each signature", cmd_codegen,
                 "examples:\n  litesig codegen model.tflite --lang kotlin\n"
-                "  litesig codegen model.tflite --lang kotlin --signature encode -o EncodeRunner.kt\n"
+                "  litesig codegen model.tflite --lang kotlin --signature encode -o EncodeRunner.kt --package com.example.ml\n"
                 "  litesig codegen model.tflite --lang kotlin --api compiled-model -o Runners.kt   (LiteRT 2 CompiledModel)\n"
                 "  litesig codegen model.tflite --lang cpp -o model_runner.h\n"
                 "  litesig codegen model.tflite --lang c -o model_runner.h   (LiteRT C API, libLiteRt.so)\n"
@@ -24,6 +24,7 @@ def add_codegen(command: Command) -> None:
                    help="Kotlin/Java: Interpreter.runSignature (default) or LiteRT 2's CompiledModel with TensorBuffers")
     p.add_argument("--signature", help="only this signature (default: all)")
     p.add_argument("--class-name", help="name of the generated class/namespace (default: from the file name)")
+    p.add_argument("--package", help="Kotlin/Java: the package the file declares, e.g. com.example.app.ml")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
     common(p)
@@ -37,7 +38,7 @@ def cmd_codegen(args: argparse.Namespace, ui: Ui) -> int:
         class_name = Path(args.output).stem  # a public Java class must match its file name
     if args.output:
         check_writable(args.output, force=args.force, inputs=[args.model])
-    code = generate_code(args.model, args.lang, signature=args.signature, class_name=class_name, api=args.api)
+    code = generate_code(args.model, args.lang, signature=args.signature, class_name=class_name, api=args.api, package=args.package)
     if args.output:
         write_atomic(args.output, code.encode("utf-8"), replace=args.force)
         if ui.json_mode:

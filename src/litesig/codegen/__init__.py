@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,7 @@ class Signature:
 
 
 def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature: str | None = None,
-                  class_name: str | None = None, api: str = "interpreter") -> str:
+                  class_name: str | None = None, api: str = "interpreter", package: str | None = None) -> str:
     """Source code for `lang` (kotlin, java, cpp, c, python) wrapping every signature of `model`, or one.
 
     Args:
@@ -109,6 +110,7 @@ def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature
         class_name: the generated class / namespace / prefix (sanitized like any name).
         api: Kotlin/Java only: "interpreter" (Interpreter.runSignature) or "compiled-model" (LiteRT 2's
             CompiledModel with TensorBuffers, flat arrays).
+        package: Kotlin/Java only: the package the generated file declares (e.g. "com.example.app.ml").
 
     Raises:
         LitesigError: an unsupported language or API, or a signature these bindings cannot express.
@@ -123,6 +125,8 @@ def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature
                            "call the model from Swift through the C API, or generate --lang c")
     if lang not in LANGUAGES:
         raise LitesigError(f"unknown language {lang!r}; expected one of {', '.join(LANGUAGES)}")
+    if package is not None:
+        _check_package(package, lang)
     from ..tflite import flatbuffer as fb
     from .._io import describe
     from ..tflite.validate import validate
@@ -143,7 +147,19 @@ def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature
     stored = _stored_shapes(model)
     sigs = _signatures(info, keys, signature, lang, stored, api)
     template = f"{lang}_compiled.j2" if api == "compiled-model" else f"{lang}.j2"
-    return _render(template, model_file=file_name, base_name=base, signatures=sigs, lang=lang)
+    return _render(template, model_file=file_name, base_name=base, signatures=sigs, lang=lang, package=package)
+
+
+def _check_package(package: str, lang: str) -> None:
+    """A Kotlin/Java package name: dotted identifiers, none a keyword; InvalidInput saying which part is wrong."""
+    from ..errors import InvalidInput, Problem
+
+    if lang not in ("kotlin", "java"):
+        raise InvalidInput("codegen", [Problem("--package", f"only Kotlin and Java files declare a package, not --lang {lang}")])
+    for part in package.split("."):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part) or part in names.keywords(lang):
+            raise InvalidInput("codegen", [Problem("--package", f"{package!r}: {part!r} is not a {lang} identifier "
+                                                   "(dotted names of letters, digits and '_', no keywords)")])
 
 
 def _stored_shapes(model: str | os.PathLike[str] | bytes) -> dict[tuple[int, int], list[int]]:

@@ -162,6 +162,11 @@ _C = {
 _KEYWORDS = {"python": _PYTHON, "java": _JAVA, "kotlin": _KOTLIN, "cpp": _C, "c": _C}
 
 
+def keywords(lang: str) -> frozenset[str]:
+    """The words an identifier of `lang` may not be (keywords and the names the generated code uses)."""
+    return frozenset(_KEYWORDS[lang])
+
+
 def words(name: str) -> list[str]:
     """The ASCII words of `name`: accents dropped (NFKD), split at non-alphanumerics and lower->Upper changes."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")

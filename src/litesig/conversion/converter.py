@@ -48,7 +48,9 @@ def run_converter(tf: Any, saved: Path, keys: list[str], options: ConvertOptions
                  "give the input a shape such as [1, ...] (spec: shape = [1, 12, 4]; flags: --input-shape NAME=1,12,4).")
     if not options.select_tf_ops and any(s in message for s in ("Flex", "select TF ops", "SELECT_TF_OPS", "not supported", "illegal")):
         hint += ("\nSome ops have no LiteRT builtin. Retry with --select-tf-ops (or `select_tf_ops = true` under [convert]); "
-                "the app then needs the select-TF-ops runtime (org.tensorflow:tensorflow-lite-select-tf-ops on Android).")
+                "the app then needs the select-TF-ops runtime (org.tensorflow:tensorflow-lite-select-tf-ops on Android). "
+                "Signatures that use those ops cannot run on ai-edge-litert's Python runtime, so litesig reports them NOT "
+                "verified; if none of the file's signatures can run, add --no-verify to write it unverified.")
     raise ConversionFailed(f"the TFLite converter refused the model:\n{message}{hint}")
 
 
