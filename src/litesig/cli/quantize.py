@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..sources.spec import IO_DTYPES
+from ..sources.spec import IO_DTYPES, QUANTIZER_MODES  # not conversion.quantizer: building the parser imports no numpy
 from ._terminal import for_terminal
 from .ui import HELP_TARGET, Command, Ui, common
 
@@ -21,12 +21,10 @@ Needs the `quantize` extra (ai-edge-quantizer), not TensorFlow.
 
 
 def add_quantize(command: Command) -> None:
-    from ..conversion.quantizer import FILE_RECIPES
-
     p = command("quantize", "quantize an existing float .tflite (any tool's), names kept, proven against it", cmd_quantize, EPILOG)
     p.add_argument("model", help="the float .tflite")
     p.add_argument("-o", "--output", required=True, help="the .tflite to write")
-    p.add_argument("--optimize", choices=list(FILE_RECIPES), help="the mode (ai-edge-quantizer recipes; see docs/quantization.md)")
+    p.add_argument("--optimize", choices=["dynamic-int8", *QUANTIZER_MODES], help="the mode (ai-edge-quantizer recipes; see docs/quantization.md)")
     p.add_argument("--recipe", metavar="FILE.json", help="an ai-edge-quantizer recipe instead of --optimize")
     p.add_argument("--calibration", metavar="FILE.npz", help="static modes: sample inputs keyed '<signature>/<input>' or '<input>', "
                    "first axis = samples (or a .npy for one input)")
