@@ -28,6 +28,11 @@ _REASONS = ("Couldn't load Vulkan", "No adapters found", "Failed to", "not suppo
 SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json"
 
 
+def label(accelerator: str) -> str:
+    """How reports name the runtime: 'CompiledModel (CPU)', 'CompiledModel (GPU)'."""
+    return f"CompiledModel ({accelerator.upper()})"
+
+
 class RuntimeUnavailable(LitesigError):
     """This runtime cannot load or run the file (or is not installed here); the message names the fix."""
 
@@ -48,7 +53,7 @@ class CompiledRunner:
         self.source = self.reference.source
         self.model = self.reference.model  # the parsed file
         self.accelerator = accelerator
-        self.label = f"CompiledModel ({accelerator.upper()})"
+        self.label = label(accelerator)
         content = read_model_bytes(model)
         hardware = HardwareAccelerator.GPU if accelerator == "gpu" else HardwareAccelerator.CPU
         if accelerator == "gpu":

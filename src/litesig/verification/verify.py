@@ -127,20 +127,20 @@ RUNTIMES = ("interpreter", "compiled", "gpu")
 def _on_runtime(name: str, model: Any, runner: Runner, tol: Tolerance, run_on: Callable[[Any], VerifyReport]) -> VerifyReport:
     """The same cases on another runtime, or a failed report saying why it cannot run the file."""
     from .._io import describe
-    from ..runtimes.compiled import CompiledRunner, RuntimeUnavailable
+    from ..runtimes.compiled import CompiledRunner, RuntimeUnavailable, label
 
-    label = {"compiled": "CompiledModel (CPU)", "gpu": "CompiledModel (GPU)"}[name]
+    accelerator = "gpu" if name == "gpu" else "cpu"
     try:
-        target = CompiledRunner(model, accelerator="gpu" if name == "gpu" else "cpu", runner=runner)
+        target = CompiledRunner(model, accelerator=accelerator, runner=runner)
     except RuntimeUnavailable as e:
-        return VerifyReport(describe(model), "", tol, runtime=label, unavailable=str(e))
+        return VerifyReport(describe(model), "", tol, runtime=label(accelerator), unavailable=str(e))
     try:
         report = run_on(target)
     finally:
         target.close()
     accelerated = ("fully accelerated" if target.fully_accelerated else
                    "partly: some ops fell back to the CPU (this LiteRT API does not say which)") if name == "gpu" else ""
-    return replace(report, runtime=label, accelerated=accelerated)
+    return replace(report, runtime=target.label, accelerated=accelerated)
 
 
 def verify_spec(content: bytes, spec: Any, *, tolerance: Tolerance, model_name: str,
