@@ -85,3 +85,20 @@ def test_verify_on_gpu_passes_at_a_fixed_batch_fully_accelerated(fixed_seed, mod
     want = litesig.run(fixed_seed, {"x_input": x})
     for name, value in want.items():
         np.testing.assert_allclose(got[name], value, atol=1e-6)
+
+
+def test_inspect_predicts_what_the_gpu_does(converted, fixed_seed, swiftshader):
+    """inspect's prediction (read from the file) agrees with the real GPU accelerator on both files."""
+    from litesig.runtimes.compiled import RuntimeUnavailable
+
+    for path, runs in ((converted["seed"], False), (fixed_seed, True)):
+        (fit,) = [f for f in litesig.inspect(path).app_runtimes if f.runtime == "gpu"]
+        assert fit.runs is runs, fit
+        try:
+            CompiledRunner(path, accelerator="gpu").close()
+            ran = True
+        except RuntimeUnavailable:
+            ran = False
+        assert ran is runs
+        if not runs:
+            assert "dynamic shape" in fit.why[0] and "--input-shape" in fit.why[0]

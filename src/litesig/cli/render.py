@@ -76,6 +76,20 @@ def model_info(console: Any, info: ModelInfo) -> None:
     console.print(ops)
     if info.runtime is not None:
         runtime_requirement(console, info.runtime)
+    fits = info.app_runtimes
+    if fits:
+        label = {"gpu": "GPU (CompiledModel)", "web": "web (LiteRT.js)", "mediapipe": "MediaPipe Tasks"}
+        for runtime in ("gpu", "web", "mediapipe"):
+            mine = [f for f in fits if f.runtime == runtime]
+            bad = [f for f in mine if not f.runs]
+            if not bad:
+                console.print(f"{label[runtime]}: [green]predicted to run[/]" + (" every signature" if runtime != "mediapipe" else ""))
+                continue
+            for f in bad[:5]:
+                where = f" signature {escape(f.signature)}" if f.signature else ""
+                console.print(f"{label[runtime]}{where}: [yellow]will refuse[/] - {escape('; '.join(f.why), 2000)}")
+            if len(bad) > 5:
+                console.print(f"{label[runtime]}: ... and {len(bad) - 5} more signatures")
     if info.metadata:
         console.print("metadata entries: " + ", ".join(escape(m) for m in info.metadata[:SHOWN])
                       + (f" ... and {len(info.metadata) - SHOWN:,} more" if len(info.metadata) > SHOWN else ""))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from . import flatbuffer as fb
+from .app_runtimes import AppRuntimeFit, predict
 from .schema import BUILTIN_OPS, TENSOR_TYPES
 from .runtime_compat import RuntimeRequirement, parse_target, requirement, runtime_warnings
 from .precision import Precision, read_precision
@@ -97,6 +98,7 @@ class ModelInfo:
     warnings: list[Warning] = field(default_factory=list)
     main_subgraph: SignatureInfo | None = None  # no signatures: subgraph 0's inputs/outputs in order (what --add-signature names)
     runtime: RuntimeRequirement | None = None  # op versions, the minimum runtime, the converter's min_runtime_version
+    app_runtimes: list[AppRuntimeFit] = field(default_factory=list)  # predicted: what the GPU, the web, MediaPipe refuse
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of `litesig inspect --json`."""
@@ -171,6 +173,8 @@ def inspect(model: str | os.PathLike[str] | bytes, *, target_runtime: str | None
     )
     info = _with_warnings(info, m)
     info.warnings.extend(Warning(code, message, fix) for code, message, fix in runtime_warnings(runtime))
+    info.app_runtimes.extend(predict(signatures, subgraphs=len(m.subgraphs), flex_ops=info.flex_ops, custom_ops=info.custom_ops,
+                                     metadata=info.metadata))
     return info
 
 
