@@ -58,7 +58,6 @@ class CompiledRunner:
         hardware = HardwareAccelerator.GPU if accelerator == "gpu" else HardwareAccelerator.CPU
         if accelerator == "gpu":
             self._check_fixed_shapes()
-        if accelerator == "gpu":
             missing = gpu_unavailable()  # asked in a child: a failed GPU start leaves LiteRT to abort at exit
             if missing:
                 raise RuntimeUnavailable(f"{self.source}: cannot load on {self.label}: {missing}{self._gpu_hint()}")
