@@ -102,3 +102,18 @@ def test_inspect_predicts_what_the_gpu_does(converted, fixed_seed, swiftshader):
         assert ran is runs
         if not runs:
             assert "dynamic shape" in fit.why[0] and "--input-shape" in fit.why[0]
+
+
+def test_convert_target_gpu_fixes_the_batch_and_proves_on_the_gpu(models_dir, swiftshader, tmp_path):
+    """--target gpu: dynamic dims become 1 (said in the notes), and the built-in proof runs on the GPU before writing."""
+    out = tmp_path / "gpu.tflite"
+    result = litesig.convert(models_dir / "litesig.toml", out, targets="gpu")
+    report = result.verification
+    assert report is not None and report.passed
+    (gpu,) = report.others
+    assert gpu.runtime == "CompiledModel (GPU)" and gpu.accelerated == "fully accelerated" and gpu.cases
+    assert any("fixed from [-1, 128, 3] to [1, 128, 3]" in n for n in result.notes), result.notes
+    (fit,) = [f for f in litesig.inspect(out).app_runtimes if f.runtime == "gpu"]
+    assert fit.runs
+    with pytest.raises(litesig.InvalidInput, match="unknown target 'tpu'"):
+        litesig.convert(models_dir / "litesig.toml", tmp_path / "never.tflite", targets=["tpu"])

@@ -48,6 +48,9 @@ def add_convert(command: Command) -> None:
     p.add_argument("--input-dtype", choices=list(IO_DTYPES), help="int8/uint8/int16 inputs for every signature (needs --optimize int8 or static-*)")
     p.add_argument("--output-dtype", choices=list(IO_DTYPES), help="int8/uint8/int16 outputs for every signature (a spec's io_dtype picks per tensor)")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="write without running the result against the source")
+    p.add_argument("--target", dest="targets", type=csv, metavar="RUNTIME[,RUNTIME]",
+                   help="app runtimes the file must run on, proven before writing: gpu (LiteRT 2 CompiledModel, GPU "
+                        "accelerator: dynamic dims fixed to 1), compiled (CompiledModel, CPU)")
     p.add_argument("--target-runtime", metavar="X.Y", help="the LiteRT/TensorFlow Lite release the app ships, e.g. 2.14: use converter "
                    "options that keep older op versions, refuse (exit 1, nothing written) a result it cannot load")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")
@@ -74,7 +77,7 @@ def cmd_convert(args: argparse.Namespace, ui: Ui) -> int:
             input_map=parse_map(args.input_map, "--input-map") or None, output_map=parse_map(args.output_map, "--output-map") or None,
             code=args.code or None, verify_inputs=args.verify_inputs, dry_run=args.dry_run,
             input_dtype=args.input_dtype, output_dtype=args.output_dtype,
-            target_runtime=args.target_runtime, force=args.force, verify=args.verify, progress=progress,
+            target_runtime=args.target_runtime, targets=args.targets, force=args.force, verify=args.verify, progress=progress,
         )
     if ui.json_mode:
         ui.print_json(result.to_dict())

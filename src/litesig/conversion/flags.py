@@ -37,7 +37,7 @@ class ModelFlags:
 
 _OPTION_FIELDS = {f.name for f in fields(ConvertOptions)}
 _FLAG_FIELDS = {f.name for f in fields(ModelFlags)}
-_SEQUENCES = {"code", "signature_keys", "input_names", "output_names"}
+_SEQUENCES = {"code", "signature_keys", "input_names", "output_names", "targets"}
 
 
 def split_keywords(options: ConvertOptions, flags: ModelFlags, keywords: Mapping[str, Any]) -> tuple[ConvertOptions, ModelFlags]:

@@ -139,7 +139,7 @@ def convert(
     io_errors = io_problems(spec, options.optimize)
     if io_errors:
         raise InvalidInput(spec.source, io_errors)
-    traced = trace(spec, loader=loader, timings=timings, progress=say)
+    traced = trace(spec, loader=loader, timings=timings, progress=say, fixed_shapes="gpu" in options.targets)
     plans, functions = traced.plans, traced.functions
     quantizing = uses_quantizer(options.optimize, options.recipe)
     calibrate = options.optimize == "int8" or (quantizing and needs_calibration(options.optimize, options.recipe))
@@ -179,7 +179,8 @@ def convert(
     if verify:
         with timed(timings, "verify"):
             say("Verifying the result against the source, called as you would call it")
-            report = _verify(content, spec, tolerance or Tolerance.for_mode(_precision_mode(content) if options.recipe else options.optimize), out_path, calibration_data)
+            report = _verify(content, spec, tolerance or Tolerance.for_mode(_precision_mode(content) if options.recipe else options.optimize),
+                             out_path, calibration_data, options.targets)
         if not report.cases and report.unverified:
             flex = _flex_ops(content)
             raise VerificationFailed(
@@ -248,12 +249,13 @@ def _is_spec_file(source: object) -> bool:
 # Verifying what was converted, before it is written
 
 
-def _verify(content: bytes, spec: Spec, tolerance: Tolerance, out_path: Path, calibration: Any) -> VerifyReport:
-    """Run the file against the source models called as a user calls them (reference.py), never the wrapper."""
+def _verify(content: bytes, spec: Spec, tolerance: Tolerance, out_path: Path, calibration: Any, targets: Sequence[str] = ()) -> VerifyReport:
+    """Run the file against the source models called as a user calls them (reference.py), never the wrapper;
+    on the Interpreter and on every target runtime."""
     from ..verification.verify import verify_spec
 
     try:
-        return verify_spec(content, spec, tolerance=tolerance, model_name=str(out_path), calibration=calibration)
+        return verify_spec(content, spec, tolerance=tolerance, model_name=str(out_path), calibration=calibration, on=targets)
     except VerificationFailed:
         raise
     except LitesigError as e:

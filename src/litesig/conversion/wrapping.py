@@ -10,7 +10,7 @@ sources as a user does (verification.reference).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .._messages import framework_message
@@ -33,7 +33,7 @@ class Traced:
 
 
 def trace(spec: Spec, *, loader: Loader | None = None, timings: dict[str, float] | None = None,
-          progress: Progress | None = None) -> Traced:
+          progress: Progress | None = None, fixed_shapes: bool = False) -> Traced:
     """Load a spec's models, route its signatures, and trace one tf.function per signature."""
     say = progress or (lambda _step: None)
     timings = {} if timings is None else timings
@@ -46,12 +46,19 @@ def trace(spec: Spec, *, loader: Loader | None = None, timings: dict[str, float]
             say("Loading models")
         sources = {key: loader.load(key, m.path, m.signature) for key, m in spec.models.items()}
         plans = plan_signatures(spec, sources)
+    fixed_notes = []
+    if fixed_shapes:  # --target gpu: the GPU accelerator takes no dynamic shape; every -1 becomes 1 (the batch of one)
+        for k, plan in enumerate(plans):
+            inputs = tuple(replace(i, shape=tuple(1 if d == -1 else d for d in (i.shape or ()))) for i in plan.inputs)
+            fixed_notes += [f"--target gpu: {plan.name}.{a.name} fixed from {list(a.shape or ())} to {list(b.shape or ())}"
+                            for a, b in zip(plan.inputs, inputs) if a.shape != b.shape]
+            plans[k] = replace(plan, inputs=inputs)
     with timed(timings, "trace"):
         say("Tracing signatures")
         module, functions = _wrap(tf, plans, sources)
     notes = [f"signature {p.name!r} changes variables: the file keeps them as resource variables, initialised to the "
              "source's values and shared by every signature of one interpreter" for p in plans if any(sources[r.model].stateful for r in p.routes)]
-    return Traced(plans, functions, sources, module, notes)
+    return Traced(plans, functions, sources, module, fixed_notes + notes)
 
 
 def _wrap(tf: Any, plans: Sequence[Plan], sources: Mapping[str, SourceModel]) -> tuple[Any, dict[str, Any]]:

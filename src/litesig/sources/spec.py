@@ -32,7 +32,8 @@ from ..errors import InvalidInput, Problem
 CONVERTER_MODES = ("none", "float16", "dynamic-int8", "int8")  # the TFLite converter's own
 QUANTIZER_MODES = ("weight-only-int8", "weight-only-int4", "dynamic-int4", "blockwise-int4", "static-int8", "static-int16")  # ai-edge-quantizer
 OPTIMIZE_MODES = CONVERTER_MODES + QUANTIZER_MODES
-IO_DTYPES = ("int8", "uint8", "int16", "float32")  # what a signature input/output may be quantized to (float32: keep float)
+IO_DTYPES = ("int8", "uint8", "int16", "float32")
+TARGETS = ("gpu", "compiled")  # convert --target: LiteRT 2's CompiledModel with the GPU accelerator / on the CPU  # what a signature input/output may be quantized to (float32: keep float)
 DTYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "int32", "int64", "bool")
 
 _REF = re.compile(r"^(?P<model>[^.\[\]]+)(?:\.(?P<name>[^\[\]]+)|\[(?P<index>\d+)\])?$")
@@ -90,6 +91,7 @@ class ConvertOptions:
     code: tuple[Path, ...] = ()  # Python files defining custom layers/models, imported before loading (needs unsafe)
     verify_inputs: Path | None = None  # .npz of the user's own inputs for the built-in verification
     target_runtime: str | None = None  # the LiteRT/TF Lite release the app ships, e.g. "2.14": refuse results it cannot load
+    targets: tuple[str, ...] = ()  # app runtimes the file must run on: "gpu" (fixed shapes), "compiled"; proven before writing
     input_dtype: str | None = None  # int8/uint8/int16 for every input of every signature (over the spec's io_dtype)
     output_dtype: str | None = None  # likewise for every output
 
@@ -109,6 +111,9 @@ class ConvertOptions:
             problem = target_problem(self.target_runtime)
             if problem:
                 out.append(Problem(f"{where}.target_runtime", problem))
+        for target in self.targets:
+            if target not in TARGETS:
+                out.append(Problem(f"{where}.targets", f"unknown target {target!r}; expected one of {', '.join(TARGETS)}"))
         if self.optimize not in OPTIMIZE_MODES:
             out.append(Problem(f"{where}.optimize", f"unknown mode {self.optimize!r}; expected one of {', '.join(OPTIMIZE_MODES)}"))
         if self.optimize in ("int8", "static-int8", "static-int16") and self.calibration is None:

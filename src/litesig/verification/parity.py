@@ -132,6 +132,8 @@ class VerifyReport:
             for out in case.outputs:
                 if not out.passed:
                     lines.append(f"{case.signature}/{out.name} at {case.input_shapes}: {out.why}")
+        for other in self.others:
+            lines += [f"on {other.runtime}: {other.unavailable}"] if other.unavailable else [f"on {other.runtime}: {f}" for f in other.failures()]
         return lines
 
     def to_dict(self) -> dict[str, Any]:

@@ -144,7 +144,8 @@ def _on_runtime(name: str, model: Any, runner: Runner, tol: Tolerance, run_on: C
 
 
 def verify_spec(content: bytes, spec: Any, *, tolerance: Tolerance, model_name: str,
-                calibration: Mapping[str, Sequence[Mapping[str, np.ndarray]]] | None = None) -> VerifyReport:
+                calibration: Mapping[str, Sequence[Mapping[str, np.ndarray]]] | None = None,
+                on: Sequence[str] = ()) -> VerifyReport:
     """The check convert runs before writing: the file against the spec's models, loaded anew and called as a user would.
 
     Inputs: the spec's [verify] inputs when given; else for a calibrated file the calibration samples
@@ -177,8 +178,13 @@ def verify_spec(content: bytes, spec: Any, *, tolerance: Tolerance, model_name: 
             if samples_:
                 feeds[sig], note = _calibration_cases(samples_, runner.input_details(sig))
 
-    return _run_against(runner, reference, signatures, tolerance, model_name=model_name, against=spec.source,
-                        ranges=ranges, inputs=feeds, inputs_note=note, command="convert")
+    def run_on(target: Any) -> VerifyReport:
+        return _run_against(target, reference, signatures, tolerance, model_name=model_name, against=spec.source,
+                            ranges=ranges, inputs=feeds, inputs_note=note, command="convert")
+
+    report = run_on(runner)
+    others = tuple(_on_runtime(name, content, runner, tolerance, run_on) for name in dict.fromkeys(on) if name != "interpreter")
+    return replace(report, others=others)
 
 
 def _calibration_cases(samples: Sequence[Mapping[str, np.ndarray]], details: Mapping[str, Any]
