@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._io import source_problem
+from ..sources.spec import TARGETS
 from ..runtimes import quant
 from .parity import Tolerance, VerifyReport, quantization_notes, run_parity
 from ..runtimes.interpreter import Runner
@@ -121,7 +122,7 @@ def verify(
     return replace(report, precision=described, quantization=report.quantization + tuple(notes), others=tuple(others))
 
 
-RUNTIMES = ("interpreter", "compiled", "gpu")
+RUNTIMES = ("interpreter", *TARGETS)  # the Interpreter, and every runtime convert --target can name
 
 
 def _on_runtime(name: str, model: Any, runner: Runner, tol: Tolerance, run_on: Callable[[Any], VerifyReport]) -> VerifyReport:
