@@ -19,6 +19,15 @@ def listing(names: Iterable[str], limit: int = 20) -> str:
     return shown + (f", ... ({len(names) - limit:,} more)" if len(names) > limit else "")
 
 
+def did_you_mean(name: str, available: Iterable[str]) -> str:
+    """' (did you mean 'serve'?)' when one of `available` is close to `name`, else ''. Bounded: names come from files."""
+    options = [a for a in available if len(a) <= 200] if len(name) <= 200 else []
+    if not options or len(options) > 10_000:  # difflib is quadratic in length
+        return ""
+    close = difflib.get_close_matches(name, options, n=1)
+    return f" (did you mean {clip(close[0])!r}?)" if close else ""
+
+
 class LitesigError(Exception):
     """Base of all litesig errors. The CLI prints the message and exits with `exit_code`."""
 
@@ -71,11 +80,7 @@ class SignatureNotFound(LitesigError, KeyError):
         msg = f"no {what} {clip(signature)!r}; " + (
             f"the model has: {listing(self.available)}" if self.available else "the model has none"
         )
-        if len(signature) <= 200 and len(self.available) <= 10_000:  # difflib is quadratic in length
-            close = difflib.get_close_matches(signature, [a for a in self.available if len(a) <= 200], n=1)
-            if close:
-                msg += f" (did you mean {close[0]!r}?)"
-        super().__init__(msg)
+        super().__init__(msg + did_you_mean(signature, self.available))
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])

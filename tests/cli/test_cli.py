@@ -147,3 +147,9 @@ def test_every_public_name_resolves():
     for name in litesig.__all__:
         assert getattr(litesig, name) is not None
     assert callable(litesig.convert) and callable(litesig.verify) and callable(litesig.inspect) and callable(litesig.rename)
+
+
+def test_convert_map_typo_suggests_the_near_name(models_dir, tmp_path, capsys):
+    out = tmp_path / "never.tflite"
+    assert main(["convert", str(models_dir / "listed.keras"), "-o", str(out), "--output-map", "frist=a", "--dry-run"]) == 2
+    assert "(did you mean 'first'?)" in capsys.readouterr().err

@@ -183,3 +183,14 @@ def test_add_signature_to_a_file_without_one(files, tmp_path, capsys):
     assert "already has signatures" in capsys.readouterr().err
     assert main(["rename", str(tmp_path / "nosig.tflite"), "-o", str(tmp_path / "u.tflite"), "--add-signature", "x", "--inputs", "a", "--outputs", "c,d"]) == 2
     assert "1 names for 2 tensors" in capsys.readouterr().err
+
+
+def test_unknown_names_suggest_the_near_one(converted, tmp_path, capsys):
+    from litesig.cli.main import main
+
+    argv = ["rename", str(converted["seed"]), "-o", str(tmp_path / "r.tflite"), "--signature", "sample_method_nam=x",
+            "--input", "sample_method_name:x_inptu=image"]
+    assert main(argv) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "(did you mean 'sample_method_name'?)" in err and "(did you mean 'x_input'?)" in err
+    assert not (tmp_path / "r.tflite").exists()

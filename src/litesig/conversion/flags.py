@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import source_problem
-from ..errors import InvalidInput, Problem
+from ..errors import InvalidInput, Problem, did_you_mean
 from ..sources.models import Loader
 from ..sources.spec import ConvertOptions, ModelSource, Spec, spec_from_dict
 
@@ -152,5 +152,6 @@ def _renamed(names: list[str], positional: Sequence[str] | None, by_name: Mappin
         return list(positional)
     for old in by_name:
         if old not in names:
-            problems.append(Problem(map_flag, f"no {what[:-1]} {old!r}; the model's {what} are: {', '.join(names)}"))
+            problems.append(Problem(map_flag, f"no {what[:-1]} {old!r}; the model's {what} are: {', '.join(names)}"
+                                              f"{did_you_mean(old, names)}"))
     return [by_name.get(n, n) for n in names]

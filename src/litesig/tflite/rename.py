@@ -22,7 +22,7 @@ from ._patch import absolute_offsets, check_written, copy_range
 from .validate import validate
 from .._io import check_writable, write_atomic
 from .._names import generic_io_name, name_problem
-from ..errors import InvalidInput, LitesigError, Problem, listing
+from ..errors import InvalidInput, LitesigError, Problem, did_you_mean, listing
 
 _ALIGN_EXTERNAL = 64  # keep weights stored outside the flatbuffer as aligned as the converter left them
 
@@ -89,7 +89,8 @@ def _patches(m: fb.Model, plan: RenamePlan, source: str) -> tuple[dict[int, str]
 
     for old, new in plan.signatures.items():
         if old not in by_key:
-            problems.append(Problem(f"--signature {old}={new}", f"no signature {old!r}; the model has: {listing(by_key) or 'none'}"))
+            problems.append(Problem(f"--signature {old}={new}", f"no signature {old!r}; the model has: {listing(by_key) or 'none'}"
+                                                                f"{did_you_mean(old, by_key)}"))
         why = name_problem(new)
         if why:
             problems.append(Problem(f"--signature {old}={new}", why))
@@ -116,12 +117,13 @@ def _patches(m: fb.Model, plan: RenamePlan, source: str) -> tuple[dict[int, str]
                 sig = next(iter(by_key))
             key: str | None = sig if sig in by_key else old_of.get(sig)
             if key is None or key not in by_key:
-                problems.append(Problem(flag, f"no signature {sig!r}; the model has: {listing(by_key) or 'none'}"))
+                problems.append(Problem(flag, f"no signature {sig!r}; the model has: {listing(by_key) or 'none'}{did_you_mean(sig, by_key)}"))
                 continue
             maps = by_key[key].inputs if kind == "input" else by_key[key].outputs
             names = [tm.name for tm in maps]
             if old not in names:
-                problems.append(Problem(flag, f"signature {key!r} has no {kind} {old!r}; its {kind}s are: {listing(names)}"))
+                problems.append(Problem(flag, f"signature {key!r} has no {kind} {old!r}; its {kind}s are: {listing(names)}"
+                                              f"{did_you_mean(old, names)}"))
                 continue
             why = name_problem(new)
             if why:
