@@ -35,6 +35,11 @@ _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character de
           (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
 
 
+def _kind(mode: int) -> str:
+    """What a file that is not regular is, for a message ('a FIFO (named pipe)', 'a directory', ...)."""
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
 def open_regular(path: str | os.PathLike[str], kind: type[LitesigError] = LitesigError, *, max_bytes: int | None = None,
                  what: str = "file") -> BinaryIO:
     """Open a regular file for reading, refusing FIFOs, devices and sockets before reading a byte.
@@ -50,8 +55,7 @@ def open_regular(path: str | os.PathLike[str], kind: type[LitesigError] = Litesi
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            sort = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
-            raise kind(f"{path}: is {sort}, expected a regular {what}")
+            raise kind(f"{path}: is {_kind(st.st_mode)}, expected a regular {what}")
         if max_bytes is not None and st.st_size > max_bytes:
             raise kind(f"{path}: {st.st_size:,} bytes, more than the {max_bytes:,} a {what} may have")
         if hasattr(os, "set_blocking"):
@@ -83,12 +87,10 @@ def source_problem(path: str | os.PathLike[str]) -> str | None:
         except OSError as e:
             return f"cannot read saved_model.pb: {e.strerror or e}"
         if not stat.S_ISREG(pb_mode):
-            sort = next((name for test, name in _KINDS if test(pb_mode)), "not a regular file")
-            return f"its saved_model.pb is {sort}, expected a regular file"
+            return f"its saved_model.pb is {_kind(pb_mode)}, expected a regular file"
         return None
     if not stat.S_ISREG(st.st_mode):
-        sort = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
-        return f"is {sort}, expected a .keras/.h5 file or a SavedModel directory"
+        return f"is {_kind(st.st_mode)}, expected a .keras/.h5 file or a SavedModel directory"
     return None
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .._io import source_problem
 from ..errors import InvalidInput, Problem, did_you_mean
 from ..sources.models import Loader
 from ..sources.spec import ConvertOptions, ModelSource, Spec, spec_from_dict
@@ -68,9 +67,7 @@ def spec_from_flags(path: Path, loader: Loader, flags: ModelFlags, options: Conv
     signature, signature_keys = flags.signature, flags.signature_keys
     input_names, output_names = flags.input_names, flags.output_names
     input_shapes, input_map, output_map = flags.input_shapes or {}, dict(flags.input_map or {}), dict(flags.output_map or {})
-    unusable = source_problem(path)
-    if unusable:
-        raise InvalidInput(str(path), [Problem("", unusable)])
+    # The path itself was checked by convert() before TensorFlow loaded (source_problem), and the loader checks it again.
     problems: list[Problem] = []
     if path.is_dir():
         available = loader.saved_model_signatures(path)
