@@ -19,18 +19,6 @@ def describe(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -> 
     return os.fspath(model)
 
 
-def read_model_bytes(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -> bytes:
-    """Return the bytes of a model given as a path or as bytes."""
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        return bytes(model)
-    path = Path(model)
-    try:
-        with open_regular(path) as f:
-            return f.read()
-    except OSError as e:
-        raise unreadable(path, e) from None
-
-
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
           (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
 

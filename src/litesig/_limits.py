@@ -9,7 +9,7 @@ litesig would allocate from a file's say-so is checked against these limits firs
 | LITESIG_MAX_NPZ_MB | 4096 | the sum of an .npz's members, by their declared (uncompressed) sizes |
 | LITESIG_MAX_MEMORY_MB | 4096 | memory LiteRT may add while a model is first loaded and run (isolated check) |
 | LITESIG_MAX_TEXT_MB | 16 | a spec or names file (TOML) |
-| LITESIG_MAX_ASSOCIATED_MB | 256 | the associated files appended to a model (a zip), by their declared inflated sizes |
+| LITESIG_MAX_ASSOCIATED_MB | 256 | what follows a model in its file (associated files: a zip), and their declared inflated sizes |
 | LITESIG_MAX_SIGNATURES | 10000 | signatures of a model given to LiteRT (its loader is quadratic in them: 100,000 take minutes) |
 | LITESIG_PROBE_TIMEOUT | 120 | seconds the isolated first load/run of a model may take |
 | LITESIG_ISOLATE | 1 | 0 runs LiteRT only in-process (no crash isolation) |

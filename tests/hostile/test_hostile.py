@@ -223,6 +223,37 @@ def test_merge_bounds_the_associated_files_it_carries(hostile_dir, tmp_path):
         assert zf.read("labels.txt") == b"cat\ndog\n"
 
 
+def test_memory_follows_the_model_not_the_file(hostile_dir, tmp_path):
+    """A 17 KB model padded to 10 GB (sparse, no disk cost) made `run` use 10.3 GB: every command that reads a file's
+    bytes maps it, parses the model, and refuses a tail past LITESIG_MAX_ASSOCIATED_MB before reading it."""
+    valid = hostile_dir / "valid.tflite"
+    padded = tmp_path / "padded.tflite"
+    padded.write_bytes(valid.read_bytes())
+    with open(padded, "r+b") as f:
+        f.truncate(2 * 2**30)  # sparse: 2 GiB of NULs after the model
+    p, other = str(padded), str(hostile_dir / "other" / "v.tflite")
+    argvs = {
+        "run": ["run", p, "--random"],
+        "verify": ["verify", p, "--against", str(valid)],
+        "verify_reference": ["verify", str(valid), "--against", p],
+        "bench": ["bench", p, "--runs", "1"],
+        "rename": ["rename", p, "-o", str(tmp_path / "r.tflite"), "--signature", "serve=s"],
+        "merge": ["merge", p, other, "-o", str(tmp_path / "m.tflite"), "--signature", "padded:serve=a", "--signature", "v:serve=b"],
+        "quantize": ["quantize", p, "-o", str(tmp_path / "q.tflite"), "--optimize", "dynamic-int8"],
+        "codegen": ["codegen", p, "--lang", "python", "-o", str(tmp_path / "c.py")],
+    }
+    jobs = [{"argv": argv, "out": str(tmp_path / "jobs" / name), "case": name,
+             "writes": argv[argv.index("-o") + 1] if "-o" in argv else None} for name, argv in argvs.items()]
+    results = drive(jobs, workers=2)
+    for job, r in zip(jobs, results):
+        assert not check(job, r), (job["case"], check(job, r))
+        assert r["code"] == 2 and "LITESIG_MAX_ASSOCIATED_MB" in r["stderr"], (job["case"], r["stderr"][-400:])
+        assert r["peak_mib"] < 600, (job["case"], r["peak_mib"])
+    proc = subprocess.run([sys.executable, "-m", "litesig", "inspect", p, "--json"], capture_output=True, text=True, timeout=60)
+    info = json.loads(proc.stdout)  # inspect still describes it, and says what lies after the model
+    assert info["appended_bytes"] > 2 * 2**30 - 2**20 and any(w["code"] == "refused" for w in info["warnings"])
+
+
 def test_hostile_inputs_specs_and_flags(hostile_dir, tmp_path):
     valid = str(hostile_dir / "valid.tflite")
     (tmp_path / "fifo").mkdir()

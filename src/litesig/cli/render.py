@@ -45,7 +45,9 @@ def signatures_table(info: ModelInfo, limit: int | None = None) -> list[Table]:
 
 
 def model_info(console: Any, info: ModelInfo) -> None:
-    console.print(f"[bold]{escape(info.path)}[/]: {_mb(info.size_bytes)} (weights {_mb(info.weights_bytes)}, graph {_mb(info.graph_bytes)}), "
+    appended = f", appended {_mb(info.appended_bytes)}" if info.appended_bytes >= 1024 else ""
+    console.print(f"[bold]{escape(info.path)}[/]: {_mb(info.size_bytes)} (weights {_mb(info.weights_bytes)}, graph {_mb(info.graph_bytes)}"
+                  f"{appended}), "
                   f"schema v{info.version}, {len(info.subgraphs)} subgraph(s), {info.tensors} tensors")
     if info.precision_detail is not None:
         p = info.precision_detail

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import check_writable, read_model_bytes, write_atomic
+from .._io import check_writable, write_atomic
 from ..errors import InvalidInput, Problem, VerificationFailed
 from ..sources.spec import IO_DTYPES, ConvertOptions, InputSpec
 from ..tflite import flatbuffer as fb
@@ -114,7 +114,7 @@ def quantize(
     if precision is not None and precision.mode != "none":
         raise InvalidInput(str(source), [Problem("", f"already quantized ({precision.label}); quantize starts from a float32 "
                                                      "file: give the float one")])
-    content = read_model_bytes(source)
+    content, _ = fb.load(source)
     samples = None
     if static:
         signatures = [(sig, [InputSpec(n, d.dtype.name, tuple(d.shape_signature)) for n, d in runner.input_details(sig).items()])

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .._io import captured_stderr, read_model_bytes
+from .._io import captured_stderr
+from ..tflite import flatbuffer as fb
 from ..errors import LitesigError
 from .interpreter import Runner, TensorDetail
 
@@ -54,7 +55,7 @@ class CompiledRunner:
         self.model = self.reference.model  # the parsed file
         self.accelerator = accelerator
         self.label = label(accelerator)
-        content = read_model_bytes(model)
+        content, _ = fb.load(model, self.source)  # the same bounded read the Runner made
         hardware = HardwareAccelerator.GPU if accelerator == "gpu" else HardwareAccelerator.CPU
         if accelerator == "gpu":
             self._check_fixed_shapes()

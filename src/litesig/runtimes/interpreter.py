@@ -14,8 +14,8 @@ import numpy as np
 from ..tflite import flatbuffer as fb
 from . import _isolate
 from .._arrays import shape_fits
-from .._io import captured_stderr, describe, read_model_bytes
-from ..errors import InvalidInput, LitesigError, NotATFLiteModel, Problem, SignatureNotFound, listing
+from .._io import captured_stderr, describe
+from ..errors import InvalidInput, LitesigError, Problem, SignatureNotFound, listing
 from ..tflite.validate import validate
 
 
@@ -44,13 +44,11 @@ class Runner:
         from ai_edge_litert.interpreter import Interpreter
 
         self.source = name or describe(model)  # `name`: what messages call the model when it is given as bytes
-        content = read_model_bytes(model)
-        try:  # validated before LiteRT sees a byte: LiteRT has no verifier and crashes on hostile files
-            self.model: fb.Model | None = fb.parse(content)
-        except NotATFLiteModel as e:
-            raise NotATFLiteModel(f"{self.source}: {e}") from None
-        validate(self.model, self.source)
-        self._probe = (_isolate.Probe(content, self.source, num_threads=num_threads, subgraphs=len(self.model.subgraphs))
+        # validated before LiteRT sees a byte: LiteRT has no verifier and crashes on hostile files
+        content, parsed = fb.load(model, self.source)  # reads a file only up to its model and a bounded tail
+        self.model: fb.Model | None = parsed
+        validate(parsed, self.source)
+        self._probe = (_isolate.Probe(content, self.source, num_threads=num_threads, subgraphs=len(parsed.subgraphs))
                        if isolate and _isolate.available() else None)  # LiteRT loads it in a child first: a crash there is an error here
         self.isolation_ms = self._probe.load_ms if self._probe else 0.0
         self._probed: set[tuple[str, tuple[tuple[int, ...], ...]]] = set()

@@ -43,12 +43,13 @@ class _Buf:
     of twice the file size (plus slack); running out means shared or cyclic references.
     """
 
-    __slots__ = ("data", "size", "budget")
+    __slots__ = ("data", "size", "budget", "end")
 
     def __init__(self, data: bytes | bytearray | mmap.mmap | memoryview):
         self.data = data
         self.size = len(data)
         self.budget = 2 * self.size + (1 << 20)
+        self.end = 8  # the high-water mark of every table, vector and string read: where the model's bytes end
 
     def spend(self, nbytes: int, what: str) -> None:
         self.budget -= nbytes
@@ -86,6 +87,7 @@ class _Table:
         table_len = int(buf.read(_U16, vt + 2, f"{what} vtable"))
         if pos + table_len > buf.size:
             raise buf.fail(f"{what} at byte {pos} is {table_len} bytes long, past the end of the file")
+        buf.end = max(buf.end, pos + table_len, vt + vt_len)
         self.vt, self.vt_len = vt, vt_len
 
     def field(self, slot: int) -> int:
@@ -123,6 +125,7 @@ class _Table:
             raise self.buf.fail(f"{what} claims {count} elements (more than {MAX_ELEMENTS})")
         if start + 4 + count * elem_size > self.buf.size:
             raise self.buf.fail(f"{what} at byte {start} claims {count} elements, past the end of the file")
+        self.buf.end = max(self.buf.end, start + 4 + count * elem_size)
         return start + 4, count
 
     def scalars(self, slot: int, fmt: struct.Struct, what: str) -> tuple[int | float, ...]:
@@ -142,6 +145,7 @@ def _string_at(buf: _Buf, pos: int, what: str) -> str:
     if pos + 4 + length > buf.size:
         raise buf.fail(f"{what} at byte {pos} claims {length} bytes, past the end of the file")
     buf.spend(length, what)
+    buf.end = max(buf.end, pos + 4 + length + 1)  # and its NUL
     return bytes(buf.data[pos + 4 : pos + 4 + length]).decode("utf-8", errors="replace")
 
 
@@ -252,6 +256,7 @@ class Model:
     metadata: tuple[Metadata, ...]
     signatures: tuple[SignatureDef, ...]
     root: int = field(default=0, compare=False, repr=False)  # position of the Model table
+    extent: int = field(default=0, compare=False, repr=False)  # where the last table, vector, string or buffer read ends
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,6 +286,56 @@ def read_model(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -
         raise NotATFLiteModel(f"{path}: {e}") from None
     except OSError as e:
         raise unreadable(path, e, NotATFLiteModel) from None
+
+
+def load(model: str | os.PathLike[str] | bytes | bytearray | memoryview, name: str | None = None) -> tuple[bytes, Model]:
+    """The bytes LiteRT needs and the checked structure of a model, reading no more of a file than it can hold.
+
+    A file is mapped and parsed first, so only its structure is touched; then it is read whole only
+    if what lies after the model's last byte (associated files, as MediaPipe appends a zip) is within
+    LITESIG_MAX_ASSOCIATED_MB. A 17 KB model padded to 10 GB is refused, not read into memory.
+
+    Raises:
+        NotATFLiteModel: the input is not a model, is corrupt, or carries an oversized tail; the
+            message starts with `name` (the path, or '<N bytes>').
+    """
+    shown = name or (os.fspath(model) if not isinstance(model, (bytes, bytearray, memoryview)) else f"<{len(model)} bytes>")
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        content = bytes(model)
+        try:
+            return content, parse(content)
+        except NotATFLiteModel as e:
+            raise NotATFLiteModel(f"{shown}: {e}") from None
+    path = Path(model)
+    try:
+        f = open_regular(path, NotATFLiteModel, what=".tflite file")
+    except OSError as e:
+        raise unreadable(path, e, NotATFLiteModel) from None
+    try:
+        with f:
+            if os.fstat(f.fileno()).st_size == 0:
+                parse(b"")
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                parsed = parse(mm)
+                why = tail_problem(parsed)
+                if why:
+                    raise NotATFLiteModel(why)
+                return bytes(mm), parsed
+    except NotATFLiteModel as e:
+        raise NotATFLiteModel(f"{shown}: {e}") from None
+    except OSError as e:
+        raise unreadable(path, e, NotATFLiteModel) from None
+
+
+def tail_problem(model: Model) -> str | None:
+    """Why the bytes after the model's last one are too many to read (None if they are not)."""
+    from .._limits import max_associated_bytes, mib
+
+    tail, limit = model.size - model.extent, max_associated_bytes()
+    if tail <= limit:
+        return None
+    return (f"{model.size:,} bytes, but the model ends near byte {model.extent:,}: the {mib(tail)} after it are more than "
+            f"the {mib(limit)} of associated files litesig reads (raise LITESIG_MAX_ASSOCIATED_MB if they are real)")
 
 
 def metadata_bytes(model: Model, data: str | os.PathLike[str] | bytes | bytearray | memoryview, name: str,
@@ -340,6 +395,7 @@ def parse(data: bytes | bytearray | mmap.mmap | memoryview) -> Model:
         metadata=metadata,
         signatures=signatures,
         root=root,
+        extent=min(buf.end, buf.size),
     )
 
 
@@ -348,6 +404,8 @@ def _buffer(t: _Table, buf: _Buf) -> Buffer:
     offset, size = int(t.scalar(1, _U64)), int(t.scalar(2, _U64))
     if offset > 1 and offset + size > buf.size:
         raise buf.fail(f"{t.what} holds {size} bytes at file offset {offset}, past the end of the file ({buf.size} bytes)")
+    if offset > 1:
+        buf.end = max(buf.end, offset + size)
     return Buffer(data_pos=start, data_size=count, offset=offset, size=size, offset_field=t.field(1))
 
 
@@ -384,6 +442,9 @@ def _subgraph(t: _Table, n_buffers: int, n_opcodes: int) -> SubGraph:
         if custom_offset > 1 and custom_offset + custom_size > t.buf.size:
             raise t.buf.fail(f"{ot.what} holds {custom_size} bytes of custom options at file offset {custom_offset}, "
                              f"past the end of the file ({t.buf.size} bytes)")
+        if custom_offset > 1:
+            t.buf.end = max(t.buf.end, custom_offset + custom_size)
+        ot.vector(5, 1, f"{ot.what}.custom_options", capped=False)  # not kept; visited so the model's extent counts it
         operators.append(
             Operator(
                 opcode_index=opcode,

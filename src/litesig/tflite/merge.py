@@ -24,7 +24,7 @@ from typing import Any
 
 from . import flatbuffer as fb
 from .validate import problems_of
-from .._io import read_model_bytes
+
 from .._names import generic_io_name, name_problem
 from ..errors import InvalidInput, LitesigError, Problem
 
@@ -142,11 +142,10 @@ def build(
 def _load(path: Path) -> _Input:
     from ai_edge_litert import schema_py_generated as schema
 
-    content = read_model_bytes(path)
-    try:
-        parsed = fb.read_model(content)  # bounds-checked before the unchecked object API sees it
+    try:  # bounds-checked before the unchecked object API sees it; a padded file is refused, not read
+        content, parsed = fb.load(path)
     except LitesigError as e:
-        raise InvalidInput(str(path), [Problem("", str(e))]) from None
+        raise InvalidInput(str(path), [Problem("", str(e).removeprefix(f"{path}: "))]) from None
     problems = []
     if any(op.large_custom_options_offset > 1 for sg in parsed.subgraphs for op in sg.operators):
         problems.append(Problem("", "custom options stored outside the flatbuffer (models over 2 GB) are not supported by merge"))

@@ -97,6 +97,7 @@ class ModelInfo:
     model_description: str | None = None
     warnings: list[Warning] = field(default_factory=list)
     main_subgraph: SignatureInfo | None = None  # no signatures: subgraph 0's inputs/outputs in order (what --add-signature names)
+    appended_bytes: int = 0  # after the model's last byte: associated files (a zip), padding or anything else
     runtime: RuntimeRequirement | None = None  # op versions, the minimum runtime, the converter's min_runtime_version
     app_runtimes: list[AppRuntimeFit] = field(default_factory=list)  # predicted: what the GPU, the web, MediaPipe refuse
 
@@ -161,7 +162,8 @@ def inspect(model: str | os.PathLike[str] | bytes, *, target_runtime: str | None
         ],
         tensors=sum(len(sg.tensors) for sg in m.subgraphs),
         weights_bytes=weights,
-        graph_bytes=max(0, m.size - weights),
+        graph_bytes=max(0, m.extent - weights),
+        appended_bytes=m.size - m.extent,
         description=m.description,
         metadata=[md.name for md in m.metadata],
         precision=detail.mode,

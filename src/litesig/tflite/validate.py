@@ -46,6 +46,8 @@ def problems_of(model: fb.Model) -> list[str]:
         out.append(f"{len(model.signatures):,} signatures, more than {max_signatures():,} "
                    f"(LiteRT's loader slows down quadratically; raise the limit with LITESIG_MAX_SIGNATURES)")
         return out
+    if why := fb.tail_problem(model):
+        out.append(why)
     out += _call_problems(model)
     limit = max_tensor_bytes()
     for si, sg in enumerate(model.subgraphs):
