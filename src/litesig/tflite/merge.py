@@ -217,9 +217,10 @@ def _signature_names(inputs: Sequence[_Input], renames: dict[tuple[str, str | No
             plan.append((k, None, ios, wanted[(k, None)]))
         else:
             problems.append(Problem(i.label, f"{i.path} has no signatures: name its main subgraph with --signature {i.label}=NAME"))
-    names = [p[3] for p in plan]
-    for name in sorted(set(names)):
-        owners = [f"{inputs[p[0]].label}:{p[1] or '(main subgraph)'}" for p in plan if p[3] == name]
+    owners_of: dict[str, list[str]] = {}  # grouped in one pass: files may hold 100,000 signatures
+    for p in plan:
+        owners_of.setdefault(p[3], []).append(f"{inputs[p[0]].label}:{p[1] or '(main subgraph)'}")
+    for name, owners in sorted(owners_of.items()):
         if len(owners) > 1:
             problems.append(Problem("--signature", f"two signatures would be called {name!r} ({', '.join(owners)}); "
                                     f"rename one, e.g. --signature {owners[1].replace('(main subgraph)', '')}=other_name".replace(":=", "=")))
