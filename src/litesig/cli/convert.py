@@ -50,7 +50,8 @@ def add_convert(command: Command) -> None:
     p.add_argument("--no-verify", dest="verify", action="store_false", help="write without running the result against the source")
     p.add_argument("--target", dest="targets", type=csv, metavar="RUNTIME[,RUNTIME]",
                    help="app runtimes the file must run on, proven before writing: gpu (LiteRT 2 CompiledModel, GPU "
-                        "accelerator: dynamic dims fixed to 1), compiled (CompiledModel, CPU)")
+                        "accelerator: dynamic dims fixed to 1), compiled (CompiledModel, CPU), web (LiteRT.js in the browser's wasm build, "
+                        "run in Node: dynamic dims fixed to 1; needs node and npm)")
     p.add_argument("--target-runtime", metavar="X.Y", help="the LiteRT/TensorFlow Lite release the app ships, e.g. 2.14: use converter "
                    "options that keep older op versions, refuse (exit 1, nothing written) a result it cannot load")
     p.add_argument("-f", "--force", action="store_true", help="overwrite the output if it exists")

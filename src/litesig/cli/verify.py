@@ -13,10 +13,12 @@ def add_verify(command: Command) -> None:
                 "  litesig verify model.tflite --against model.keras --samples 8 --batch-sizes 1,3 --json\n"
                 "  litesig verify model_int8.tflite --against model_f32.tflite\n"
                 "  litesig verify renamed.tflite --against original.tflite --map names.toml   # or paired by structure\n"
-                "  litesig verify mel.tflite --against mel.keras --shape audio=1,16000\n\n"
+                "  litesig verify mel.tflite --against mel.keras --shape audio=1,16000\n"
+                "  litesig verify model.tflite --on web,gpu   # the app's runtimes against the Interpreter\n\n"
                 "Tolerances default by what the file is (float32 tight, float16 looser, int8 by cosine); see docs/verification.md.")
     p.add_argument("model", help="the .tflite file to check")
-    p.add_argument("--against", required=True, help="a litesig.toml spec, a SavedModel directory, a .keras/.h5 model, or another .tflite")
+    p.add_argument("--against", help="a litesig.toml spec, a SavedModel directory, a .keras/.h5 model, or another .tflite; "
+                                      "without it (only with --on) the reference is the file itself on the Interpreter")
     p.add_argument("--signature", help="check only this signature")
     p.add_argument("--samples", type=int, default=1, help="random input sets per batch size (default 1)")
     p.add_argument("--batch-sizes", type=lambda t: [int(x) for x in csv(t)], default=[1, 3], help="sizes for dynamic batch dims (default 1,3)")
@@ -32,8 +34,8 @@ def add_verify(command: Command) -> None:
                    help="the shape to use for an input with dynamic dims (repeatable)")
     p.add_argument("--on", type=csv, default=["interpreter"], metavar="RUNTIME[,RUNTIME]",
                    help="also run on these runtimes, each compared with the same reference: compiled (LiteRT 2 CompiledModel, "
-                        "CPU), gpu (CompiledModel with the GPU accelerator; needs a Vulkan device, see docs/verification.md); "
-                        "the Interpreter always runs")
+                        "CPU), gpu (CompiledModel with the GPU accelerator; needs a Vulkan device, see docs/verification.md), "
+                        "web (LiteRT.js 2.5.3, the browser's wasm build, in Node; needs node 18+ and npm); the Interpreter always runs")
     p.add_argument("--target-runtime", metavar="X.Y", help=HELP_TARGET)
     common(p)
 
@@ -47,6 +49,13 @@ def cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
     from ..tflite.runtime_compat import parse_target
 
     target = parse_target(args.target_runtime)
+    if args.against is None:
+        if args.on == ["interpreter"]:
+            from ..errors import InvalidInput, Problem
+
+            raise InvalidInput("verify", [Problem("--against", "what to compare with: a spec, a SavedModel, a .keras/.h5 or a .tflite "
+                                                  "(or --on RUNTIME to compare the file on that runtime with the Interpreter)")])
+        args.against = args.model
     with ui.progress() as progress:
         report = verify(args.model, args.against, signature=args.signature, samples=args.samples, batch_sizes=args.batch_sizes,
                         inputs=args.inputs, atol=args.atol, rtol=args.rtol, min_cosine=args.min_cosine, seed=args.seed,

@@ -27,7 +27,7 @@ from .quantizer import quantize as quantize_tflite
 from ..sources.routing import Plan, plan_signatures
 from ..tflite.runtime_compat import check_target
 from ..sources.models import Loader
-from ..sources.spec import ConvertOptions, Spec, load_spec
+from ..sources.spec import FIXED_SHAPE_TARGETS, ConvertOptions, Spec, load_spec
 from ._timing import Progress, timed
 from .converter import load_calibration, run_converter, run_converter_isolated
 from .flags import ModelFlags, spec_from_flags, split_keywords
@@ -139,7 +139,7 @@ def convert(
     io_errors = io_problems(spec, options.optimize)
     if io_errors:
         raise InvalidInput(spec.source, io_errors)
-    traced = trace(spec, loader=loader, timings=timings, progress=say, fixed_shapes="gpu" in options.targets)
+    traced = trace(spec, loader=loader, timings=timings, progress=say, fixed_shapes=next((t for t in options.targets if t in FIXED_SHAPE_TARGETS), None))
     plans, functions = traced.plans, traced.functions
     quantizing = uses_quantizer(options.optimize, options.recipe)
     calibrate = options.optimize == "int8" or (quantizing and needs_calibration(options.optimize, options.recipe))

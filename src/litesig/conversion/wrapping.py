@@ -33,7 +33,7 @@ class Traced:
 
 
 def trace(spec: Spec, *, loader: Loader | None = None, timings: dict[str, float] | None = None,
-          progress: Progress | None = None, fixed_shapes: bool = False) -> Traced:
+          progress: Progress | None = None, fixed_shapes: str | None = None) -> Traced:
     """Load a spec's models, route its signatures, and trace one tf.function per signature."""
     say = progress or (lambda _step: None)
     timings = {} if timings is None else timings
@@ -47,10 +47,10 @@ def trace(spec: Spec, *, loader: Loader | None = None, timings: dict[str, float]
         sources = {key: loader.load(key, m.path, m.signature) for key, m in spec.models.items()}
         plans = plan_signatures(spec, sources)
     fixed_notes = []
-    if fixed_shapes:  # --target gpu: the GPU accelerator takes no dynamic shape; every -1 becomes 1 (the batch of one)
+    if fixed_shapes:  # --target gpu/web: the GPU accelerator and LiteRT.js take no dynamic shape; every -1 becomes 1 (a batch of one)
         for k, plan in enumerate(plans):
             inputs = tuple(replace(i, shape=tuple(1 if d == -1 else d for d in (i.shape or ()))) for i in plan.inputs)
-            fixed_notes += [f"--target gpu: {plan.name}.{a.name} fixed from {list(a.shape or ())} to {list(b.shape or ())}"
+            fixed_notes += [f"--target {fixed_shapes}: {plan.name}.{a.name} fixed from {list(a.shape or ())} to {list(b.shape or ())}"
                             for a, b in zip(plan.inputs, inputs) if a.shape != b.shape]
             plans[k] = replace(plan, inputs=inputs)
     with timed(timings, "trace"):

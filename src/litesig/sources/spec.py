@@ -33,7 +33,8 @@ CONVERTER_MODES = ("none", "float16", "dynamic-int8", "int8")  # the TFLite conv
 QUANTIZER_MODES = ("weight-only-int8", "weight-only-int4", "dynamic-int4", "blockwise-int4", "static-int8", "static-int16")  # ai-edge-quantizer
 OPTIMIZE_MODES = CONVERTER_MODES + QUANTIZER_MODES
 IO_DTYPES = ("int8", "uint8", "int16", "float32")
-TARGETS = ("gpu", "compiled")  # convert --target: LiteRT 2's CompiledModel with the GPU accelerator / on the CPU  # what a signature input/output may be quantized to (float32: keep float)
+TARGETS = ("gpu", "compiled", "web")  # convert --target: LiteRT 2's CompiledModel on the GPU accelerator / the CPU; LiteRT.js
+FIXED_SHAPE_TARGETS = ("gpu", "web")  # runtimes that take no dynamic dim: convert --target fixes each -1 to 1
 DTYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "int32", "int64", "bool")
 
 _REF = re.compile(r"^(?P<model>[^.\[\]]+)(?:\.(?P<name>[^\[\]]+)|\[(?P<index>\d+)\])?$")
@@ -114,6 +115,10 @@ class ConvertOptions:
         for target in self.targets:
             if target not in TARGETS:
                 out.append(Problem(f"{where}.targets", f"unknown target {target!r}; expected one of {', '.join(TARGETS)}"))
+        if "web" in self.targets:
+            for side, dtype in (("input_dtype", self.input_dtype), ("output_dtype", self.output_dtype)):
+                if dtype in ("int8", "int16"):
+                    out.append(Problem(f"{where}.{side}", f"{dtype} does not cross LiteRT.js's boundary (--target web): use uint8"))
         if self.optimize not in OPTIMIZE_MODES:
             out.append(Problem(f"{where}.optimize", f"unknown mode {self.optimize!r}; expected one of {', '.join(OPTIMIZE_MODES)}"))
         if self.optimize in ("int8", "static-int8", "static-int16") and self.calibration is None:

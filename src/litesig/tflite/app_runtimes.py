@@ -3,7 +3,7 @@
 Each rule is a measured fact (docs/verification.md): LiteRT 2's GPU accelerator takes no dynamic
 shape; LiteRT.js (@litertjs/core 2.5.3) moves only float32, int32 and uint8 across its boundary and
 cannot resize an input; MediaPipe Tasks read subgraph 0 and TFLite Model Metadata. A prediction is
-not a proof: `litesig verify --on` runs the file (today: the Interpreter, CompiledModel CPU and GPU).
+not a proof: `litesig verify --on` runs the file (the Interpreter, CompiledModel CPU and GPU, LiteRT.js in Node).
 """
 
 from __future__ import annotations

@@ -128,13 +128,19 @@ RUNTIMES = ("interpreter", *TARGETS)  # the Interpreter, and every runtime conve
 def _on_runtime(name: str, model: Any, runner: Runner, tol: Tolerance, run_on: Callable[[Any], VerifyReport]) -> VerifyReport:
     """The same cases on another runtime, or a failed report saying why it cannot run the file."""
     from .._io import describe
+    from ..runtimes import litertjs
     from ..runtimes.compiled import CompiledRunner, RuntimeUnavailable, label
 
     accelerator = "gpu" if name == "gpu" else "cpu"
+    target: CompiledRunner | litertjs.WebRunner
     try:
-        target = CompiledRunner(model, accelerator=accelerator, runner=runner)
+        if name == "web":
+            target = litertjs.WebRunner(model, runner=runner)
+        else:
+            target = CompiledRunner(model, accelerator=accelerator, runner=runner)
     except RuntimeUnavailable as e:
-        return VerifyReport(describe(model), "", tol, runtime=label(accelerator), unavailable=str(e))
+        shown = litertjs.label() if name == "web" else label(accelerator)
+        return VerifyReport(describe(model), "", tol, runtime=shown, unavailable=str(e))
     try:
         report = run_on(target)
     finally:
