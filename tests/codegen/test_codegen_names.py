@@ -319,3 +319,23 @@ def _check_c(files: list[Path], expected: list[list[str]], d: Path) -> None:
         got[int(file)].append(bytes(int(o) for o in octets).decode("utf-8"))
     for i, want in enumerate(expected):
         assert sorted(got[i]) == want
+
+
+def test_typescript_literals_carry_every_hostile_name_byte_for_byte(tmp_path):
+    """ts_str: evaluated by node, each literal is the name again (U+2028/9, lone surrogates of astral chars, quotes,
+    backslashes, controls, template syntax); a name can never end the literal or the line."""
+    import json
+
+    from litesig.codegen.names import literal
+
+    names = [n for n in HOSTILE if "\0" not in n] + ["\u2028\u2029", "${process.exit(3)}", "`", "</script>", "😀é"]
+    src = tmp_path / "names.mjs"
+    src.write_text("const names = [\n" + "".join(f"  {literal('typescript', n)},\n" for n in names) + "];\n"
+                   "console.log(JSON.stringify(names.map((n) => Array.from(n, (c) => c.codePointAt(0)))));\n", encoding="utf-8")
+    assert all(ord(c) < 128 for c in src.read_text(encoding="utf-8"))  # ASCII only: no raw line separator reaches the file
+    if shutil.which("node") is None:
+        pytest.fail("node missing: apt-get install nodejs (.ci/run installs it)")
+    proc = subprocess.run(["node", str(src)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    got = ["".join(chr(c) for c in points) for points in json.loads(proc.stdout)]
+    assert got == names

@@ -11,15 +11,16 @@ from .ui import Command, Ui, common
 
 
 def add_codegen(command: Command) -> None:
-    p = command("codegen", "generate the Kotlin, Java, C++, C or Python code that calls each signature", cmd_codegen,
+    p = command("codegen", "generate the Kotlin, Java, C++, C, Python or TypeScript code that calls each signature", cmd_codegen,
                 "examples:\n  litesig codegen model.tflite --lang kotlin\n"
                 "  litesig codegen model.tflite --lang kotlin --signature encode -o EncodeRunner.kt --package com.example.ml\n"
                 "  litesig codegen model.tflite --lang kotlin --api compiled-model -o Runners.kt   (LiteRT 2 CompiledModel)\n"
                 "  litesig codegen model.tflite --lang cpp -o model_runner.h\n"
                 "  litesig codegen model.tflite --lang c -o model_runner.h   (LiteRT C API, libLiteRt.so)\n"
-                "  litesig codegen model.tflite --lang python -o model_runner.py")
+                "  litesig codegen model.tflite --lang python -o model_runner.py\n"
+                "  litesig codegen model.tflite --lang typescript -o model.ts   (LiteRT.js; a file made with --target web)")
     p.add_argument("model", help="the .tflite file")
-    p.add_argument("--lang", required=True, choices=["kotlin", "java", "cpp", "c", "python", "swift"], help="the language to generate")
+    p.add_argument("--lang", required=True, choices=["kotlin", "java", "cpp", "c", "python", "typescript", "swift"], help="the language to generate")
     p.add_argument("--api", choices=["interpreter", "compiled-model"], default="interpreter",
                    help="Kotlin/Java: Interpreter.runSignature (default) or LiteRT 2's CompiledModel with TensorBuffers")
     p.add_argument("--signature", help="only this signature (default: all)")

@@ -22,9 +22,12 @@ from ..tflite.model_info import ModelInfo, TensorInfo, inspect
 from . import names
 from .names import Scope
 
-LANGUAGES = ("kotlin", "java", "cpp", "c", "python")
+LANGUAGES = ("kotlin", "java", "cpp", "c", "python", "typescript")
+CAMEL = ("kotlin", "java", "typescript")  # camelCase members, PascalCase words; the others snake_case
 APIS = ("interpreter", "compiled-model")  # Kotlin/Java: Interpreter.runSignature or LiteRT 2's CompiledModel
-EXTENSIONS = {"kotlin": "kt", "java": "java", "cpp": "h", "c": "h", "python": "py"}
+EXTENSIONS = {"kotlin": "kt", "java": "java", "cpp": "h", "c": "h", "python": "py", "typescript": "ts"}
+# dtype -> the typed array LiteRT.js takes and gives (only these cross its boundary)
+_TS_ARRAYS = {"float32": "Float32Array", "int32": "Int32Array", "uint8": "Uint8Array"}
 
 # Bounds on what a file may ask the generated code to allocate: beyond them we refuse, with a message.
 MAX_RANK = 16
@@ -82,6 +85,7 @@ class Tensor:
     stored_shape: list[int]  # the shape the file stores (dynamic dims at their stored size): CompiledModel's buffers
     flat_count: int  # elements of a CompiledModel buffer: the product of stored_shape
     buffer_suffix: str  # TensorBuffer.write<suffix>/read<suffix> ("" when the CompiledModel API has none)
+    ts_array: str  # TypeScript: the typed array LiteRT.js takes and gives ("" for dtypes it has none for)
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,7 @@ class Signature:
 
 def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature: str | None = None,
                   class_name: str | None = None, api: str = "interpreter", package: str | None = None) -> str:
-    """Source code for `lang` (kotlin, java, cpp, c, python) wrapping every signature of `model`, or one.
+    """Source code for `lang` (kotlin, java, cpp, c, python, typescript) wrapping every signature of `model`, or one.
 
     Args:
         model: the .tflite file (path or bytes).
@@ -145,9 +149,30 @@ def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature
     stem = Path(info.path).stem if not info.path.startswith("<") else "model"
     base = _base_name(lang, class_name or stem)
     stored = _stored_shapes(model)
+    if lang == "typescript":
+        _check_web(info, keys if signature is None else [signature])
     sigs = _signatures(info, keys, signature, lang, stored, api)
+    if lang == "typescript" and base in {f"{s.class_name}{side}" for s in sigs for side in ("Inputs", "Outputs")}:
+        base += "Model"  # the class and a signature's interface share one namespace
     template = f"{lang}_compiled.j2" if api == "compiled-model" else f"{lang}.j2"
     return _render(template, model_file=file_name, base_name=base, signatures=sigs, lang=lang, package=package)
+
+
+def _check_web(info: ModelInfo, keys: list[str]) -> None:
+    """TypeScript calls LiteRT.js, which cannot resize an input and moves only float32, int32 and uint8: refuse the rest."""
+    problems = []
+    for key in keys:
+        sig = info.signatures[key]
+        for kind, tensors in (("input", sig.inputs), ("output", sig.outputs)):
+            for t in tensors.values():
+                where = f"{names.comment_text(key)}/{names.comment_text(t.name)}"
+                if t.dtype not in _TS_ARRAYS:
+                    problems.append(f"{kind} {where} is {t.dtype}; LiteRT.js takes only {', '.join(_TS_ARRAYS)} (use uint8 I/O)")
+                elif -1 in t.shape:
+                    problems.append(f"{kind} {where} has the dynamic shape {t.shape}; LiteRT.js cannot resize "
+                                    "(convert with --target web, or --input-shape)")
+    if problems:
+        raise LitesigError(f"{info.path}: --lang typescript calls LiteRT.js, which cannot run this file: " + "; ".join(problems[:5]))
 
 
 def _check_package(package: str, lang: str) -> None:
@@ -196,21 +221,21 @@ def _render(template: str, **context: Any) -> str:
 
 
 def _ident(lang: str, name: str, fallback: str = "x") -> str:
-    return names.camel(name, fallback) if lang in ("kotlin", "java") else names.snake(name, fallback)
+    return names.camel(name, fallback) if lang in CAMEL else names.snake(name, fallback)
 
 
 def _signatures(info: ModelInfo, keys: list[str], only: str | None, lang: str, stored: dict[tuple[int, int], list[int]],
                 api: str) -> list[Signature]:
     """Every signature's context; identifiers claimed in file order, so the same file gives the same code."""
     types = Scope(lang, fold_case=True)  # class names: also unique ignoring case (files on case-insensitive disks)
-    members = Scope(lang, ["run", "close", "load", "open", "main", "quantize", "dequantize", "invoke", "find_signature",
+    members = Scope(lang, ["run", "close", "load", "open", "main", "delete", "model", "quantize", "dequantize", "invoke", "find_signature",
                                   "quantize_value", "io", "model", "checkSize", "closeAll"])
     consts = Scope(lang, ["SIGNATURE", "MODEL_FILE", "SIGNATURES", "NO_SIGNATURE", "NO_TENSOR", "SIZE_MISMATCH", "TOO_MANY",
                                  "LITESIG_H_"])
     out = []
     for index, key in enumerate(keys):
         class_name = types.claim(names.pascal(key, "Signature"))
-        method = members.claim(_ident(lang, key, "signature"), sep="_" if lang not in ("kotlin", "java") else "")
+        method = members.claim(_ident(lang, key, "signature"), sep="_" if lang not in CAMEL else "")
         const = consts.claim(names.snake(key, "signature").upper() + "_SIGNATURE")
         if only is not None and key != only:
             continue
@@ -223,7 +248,7 @@ def _signature(info: ModelInfo, key: str, index: int, lang: str, class_name: str
     sig = info.signatures[key]
     compiled = api == "compiled-model"
     local = Scope(lang)
-    sep = "" if lang in ("kotlin", "java") else "_"
+    sep = "" if lang in CAMEL else "_"
     idents = {t.name: local.claim(_ident(lang, t.name), sep=sep) for t in sig.inputs.values()}
     out_idents = {t.name: local.claim(_ident(lang, t.name), sep=sep) for t in sig.outputs.values()}
     shape_idents = {t.name: local.claim(out_idents[t.name] + "_shape") for t in sig.outputs.values()}
@@ -239,7 +264,7 @@ def _signature(info: ModelInfo, key: str, index: int, lang: str, class_name: str
             elif d_index == 0:
                 dims.append("batch")
             else:
-                suffix = f"Dim{d_index}" if lang in ("kotlin", "java") else f"_dim{d_index}"
+                suffix = f"Dim{d_index}" if lang in CAMEL else f"_dim{d_index}"
                 param = local.claim(idents[t.name] + suffix, sep=sep)
                 params.append(param)
                 dims.append(param)
@@ -296,8 +321,8 @@ def _tensor(t: TensorInfo, index: int, ident: str, shape_ident: str, dims: list[
     rank = max(1, len(dims))
     dims = dims or ["1"]
     kotlin_alloc = "".join(f"Array({d}) {{ " for d in dims[:-1]) + f"{kotlin_array}({dims[-1]})" + " }" * (rank - 1)
-    word = names.pascal(t.name, "X") if lang in ("kotlin", "java") else names.snake(t.name)
-    sep = "" if lang in ("kotlin", "java") else "_"
+    word = names.pascal(t.name, "X") if lang in CAMEL else names.snake(t.name)
+    sep = "" if lang in CAMEL else "_"
     quantize = members.claim(f"quantize{sep}{word}", sep=sep)
     dequantize = members.claim(f"dequantize{sep}{word}", sep=sep)
     const_base = names.snake(key, "signature").upper() + "_" + names.snake(t.name).upper()
@@ -309,6 +334,7 @@ def _tensor(t: TensorInfo, index: int, ident: str, shape_ident: str, dims: list[
         c_type=c_type, numpy=numpy, element_code=element_code, index=index, quant=_quant(t, key),
         quantize=quantize, dequantize=dequantize, stored_shape=list(stored_shape),
         flat_count=math.prod(max(d, 0) for d in stored_shape), buffer_suffix=_BUFFER_SUFFIX.get(t.dtype, ""),
+        ts_array=_TS_ARRAYS.get(t.dtype, ""),
     )
 
 

@@ -70,6 +70,21 @@ def kotlin_str(text: str) -> str:
     return "".join(out)
 
 
+def ts_str(text: str) -> str:
+    r"""A TypeScript/JavaScript string literal for `text`: quote and backslash escaped, everything outside printable
+    ASCII as `\uXXXX` UTF-16 units (so U+2028, U+2029 and controls never end a line or a literal)."""
+    out = ['"']
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch in _SAFE_ASCII:
+            out.append(ch)
+        else:
+            out.extend(f"\\u{unit:04x}" for unit in _utf16(ord(ch)))
+    out.append('"')
+    return "".join(out)
+
+
 def c_str(text: str) -> str:
     r"""A C/C++ string literal holding `text`'s UTF-8 bytes.
 
@@ -99,7 +114,7 @@ def _utf16(code: int) -> list[int]:
     return [0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF)]
 
 
-_LITERALS = {"python": python_str, "java": java_str, "kotlin": kotlin_str, "cpp": c_str, "c": c_str}
+_LITERALS = {"python": python_str, "java": java_str, "kotlin": kotlin_str, "cpp": c_str, "c": c_str, "typescript": ts_str}
 
 
 def literal(lang: str, text: str) -> str:
@@ -159,7 +174,20 @@ _C = {
     "memcpy", "memset", "malloc", "free", "size_t", "std", "tflite", "out", "status", "model", "batch", "runner_",
     "shape", "index", "count", "bytes", "buffer", "buffers", "q", "real", "tensor", "result", "in", "m", "d", "dims", "sig", "key", "name", "host", "packed", "req", "type", "i", "j", "n",
 }
-_KEYWORDS = {"python": _PYTHON, "java": _JAVA, "kotlin": _KOTLIN, "cpp": _C, "c": _C}
+_TS = {
+    "break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete", "do", "else", "enum", "export",
+    "extends", "false", "finally", "for", "function", "if", "import", "in", "instanceof", "new", "null", "return", "super",
+    "switch", "this", "throw", "true", "try", "typeof", "var", "void", "while", "with", "as", "implements", "interface",
+    "let", "package", "private", "protected", "public", "static", "yield", "any", "boolean", "constructor", "declare",
+    "get", "module", "require", "number", "set", "string", "symbol", "type", "from", "of", "async", "await", "never",
+    "unknown", "object", "undefined", "readonly", "keyof", "infer", "is", "asserts", "abstract", "accessor", "namespace",
+    "override", "satisfies", "out", "arguments", "eval", "NaN", "Infinity", "globalThis",
+    # what the generated code itself names
+    "Tensor", "CompiledModel", "CompileOptions", "loadAndCompile", "Math", "Object", "Error", "Record", "Promise", "String",
+    "Float32Array", "Int32Array", "Uint8Array", "Array", "SIGNATURES", "MODEL_FILE", "quantize", "dequantize", "checked",
+    "output",
+}
+_KEYWORDS = {"python": _PYTHON, "java": _JAVA, "kotlin": _KOTLIN, "cpp": _C, "c": _C, "typescript": _TS}
 
 
 def keywords(lang: str) -> frozenset[str]:

@@ -6,24 +6,14 @@
 // load ({"error": ...}); then each {"signature", "inputs": {name: {dtype, shape, data (base64)}}}
 // gets {"outputs": {...}} or {"error": ...}. Tensors cross by name, never by position.
 //
-// LiteRT.js loads its wasm glue with importScripts (a worker) or a <script> tag (a page); Node has
-// neither, so the glue is evaluated here with the CommonJS names it expects.
+// node_shim.mjs lets LiteRT.js's wasm glue load in Node.
+import './node_shim.mjs';
 import {readFileSync} from 'node:fs';
-import {createRequire} from 'node:module';
-import {dirname, join} from 'node:path';
+import {join} from 'node:path';
 import {createInterface} from 'node:readline';
-import {fileURLToPath, pathToFileURL} from 'node:url';
-import vm from 'node:vm';
+import {pathToFileURL} from 'node:url';
 
 const [modulesDir, modelPath, accelerator] = process.argv.slice(2);
-
-globalThis.self = globalThis;
-globalThis.importScripts = (url) => {
-  const path = fileURLToPath(url);
-  const wrapped = `(function (require, __dirname, __filename) {\n${readFileSync(path, 'utf8')}\nreturn ModuleFactory;\n})`;
-  globalThis.ModuleFactory = vm.runInThisContext(wrapped, {filename: path})(createRequire(path), dirname(path), path);
-  globalThis.Module = {wasmBinary: readFileSync(path.replace(/\.js$/, '.wasm'))};
-};
 
 const ARRAYS = {float32: Float32Array, int32: Int32Array, uint8: Uint8Array, int8: Int8Array, int16: Int16Array,
                 float64: Float64Array, uint16: Uint16Array, uint32: Uint32Array};
