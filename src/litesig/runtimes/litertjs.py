@@ -154,7 +154,17 @@ class WebRunner:
         return content
 
     def _answer(self) -> dict[str, Any]:
+        """The runner's next line; a runner silent for LITESIG_PROBE_TIMEOUT seconds is killed (a hostile file may loop)."""
+        import select
+
+        from .._limits import probe_timeout
+
         assert self._proc is not None and self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], probe_timeout())
+        if not ready:
+            self._proc.kill()
+            raise RuntimeUnavailable(f"{self.source}: LiteRT.js gave no answer in {probe_timeout():.0f} s "
+                                     "(LITESIG_PROBE_TIMEOUT); stopped it")
         line = self._proc.stdout.readline()
         if not line:
             self._proc.wait(timeout=30)
