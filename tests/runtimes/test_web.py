@@ -92,3 +92,31 @@ def test_inspect_predicts_what_litertjs_does(converted, web_coder):
         except RuntimeUnavailable:
             ran = False
         assert ran is runs
+
+
+def test_headless_chromium_wasm_and_webgpu(web_coder):
+    """The same file in a real page: its wasm within 1 ulp of Node's (Chromium has relaxed SIMD, so LiteRT.js loads
+    another build there than in Node 20); WebGPU (SwiftShader, JSPI build) fully accelerated within 1e-5."""
+    path = web_coder.path
+    rng = np.random.default_rng(4)
+    feeds = {sig: {n: rng.uniform(-1, 1, d.shape_signature).astype(d.dtype) for n, d in litesig.Runner(path).input_details(sig).items()}
+             for sig in ("encode", "decode")}
+    results = {}
+    for where, accelerator in (("node", "wasm"), ("chromium", "wasm"), ("chromium", "webgpu")):
+        with WebRunner(path, where=where, accelerator=accelerator) as web:
+            assert web.fully_accelerated is (accelerator == "webgpu")
+            results[(where, accelerator)] = {sig: web.run(feeds[sig], signature=sig) for sig in feeds}
+    node, page, gpu = results.values()
+    for sig in feeds:
+        for name, want in node[sig].items():
+            np.testing.assert_allclose(page[sig][name], want, rtol=1e-6, atol=1e-6, err_msg=f"{sig}/{name}")
+            np.testing.assert_allclose(gpu[sig][name], want, rtol=1e-5, atol=1e-5)
+
+
+def test_verify_on_web_gpu_reports_acceleration_and_refuses_dynamic_shapes(web_coder, converted, capsys):
+    assert main(["verify", str(web_coder.path), "--on", "web-gpu", "--json"]) == 0, capsys.readouterr().err
+    (gpu,) = json.loads(capsys.readouterr().out)["others"]
+    assert gpu["runtime"] == "LiteRT.js 2.5.3 (WebGPU, headless Chromium)" and gpu["passed"]
+    assert gpu["accelerated"] == "fully accelerated"
+    assert main(["verify", str(converted["seed"]), "--on", "web-gpu"]) == 1
+    assert "cannot run on web-gpu" in " ".join(capsys.readouterr().out.split())

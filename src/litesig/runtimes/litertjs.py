@@ -29,6 +29,7 @@ from typing import IO, Any
 import numpy as np
 
 from ..tflite.app_runtimes import WEB_DTYPES
+from ..errors import LitesigError
 from .compiled import RuntimeUnavailable
 from .interpreter import Runner, TensorDetail
 from .legacy import _locked, cache_dir
@@ -36,12 +37,7 @@ from .legacy import _locked, cache_dir
 PACKAGE = Path(__file__).with_name("litertjs_node")
 VERSION = "2.5.3"  # @litertjs/core, as pinned in litertjs_node/package-lock.json
 BOUNDARY_DTYPES = WEB_DTYPES  # what LiteRT.js lets in and out of a model (float32, int32, uint8): one list with inspect
-LABEL = f"LiteRT.js {VERSION} (wasm, Node)"
 _NODE_HINT = "LiteRT.js runs on Node.js 18+ with npm: install them (Debian: apt-get install nodejs npm)"
-
-
-def label() -> str:
-    return LABEL
 
 
 def node() -> str:
@@ -114,61 +110,32 @@ def boundary_problems(runner: Runner) -> list[str]:
     return problems
 
 
-class WebRunner:
-    """A .tflite on LiteRT.js in a Node child; the `Runner` interface (signatures, details, run by name)."""
+class _Node:
+    """runner.mjs in a Node child: requests on stdin, answers on stdout, LiteRT's log in a file."""
 
-    fully_accelerated = False  # wasm is the CPU
+    def __init__(self, folder: Path, modules: Path, model: Path, accelerator: str):
+        self._log: IO[str] = open(folder / "stderr.txt", "w+")  # noqa: SIM115 (closed in close())
+        self._proc = subprocess.Popen([node(), str(PACKAGE / "runner.mjs"), str(modules), str(model), accelerator],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, bufsize=1)
 
-    def __init__(self, model: str | os.PathLike[str] | bytes, *, runner: Runner | None = None,
-                 progress: Callable[[str], None] | None = None):
-        self.reference = runner or Runner(model)  # validation, crash isolation, file order, details
-        self.source = self.reference.source
-        self.model = self.reference.model
-        self.label = LABEL
-        problems = boundary_problems(self.reference)
-        if problems:
-            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-            raise RuntimeUnavailable(f"{self.source}: cannot run on web: " + "; ".join(problems[:5]) + more)
-        exe, modules = node(), ensure_modules(progress)
-        self._dir = tempfile.TemporaryDirectory(prefix="litesig-web-")
-        path = Path(self._dir.name) / "model.tflite"
-        path.write_bytes(self._content(model))
-        self._log: IO[str] = open(Path(self._dir.name) / "stderr.txt", "w+")  # noqa: SIM115 (closed in close())
-        self._proc: subprocess.Popen[str] | None = subprocess.Popen(
-            [exe, str(PACKAGE / "runner.mjs"), str(modules), str(path), "wasm"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, bufsize=1)
-        hello = self._answer()
-        if "error" in hello:
-            self.close()
-            raise RuntimeUnavailable(f"{self.source}: cannot load on {self.label}: {hello['error']}")
-        self.layout: dict[str, dict[str, list[dict[str, Any]]]] = hello["signatures"]
-        missing = [s for s in self.reference.signatures if s not in self.layout]
-        if missing:
-            self.close()
-            raise RuntimeUnavailable(f"{self.source}: LiteRT.js does not list the signature(s) {', '.join(missing)}")
+    def send(self, request: dict[str, Any]) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps(request) + "\n")
+        self._proc.stdin.flush()
 
-    def _content(self, model: str | os.PathLike[str] | bytes) -> bytes:
-        from ..tflite import flatbuffer as fb
-
-        content, _ = fb.load(model, self.source)
-        return content
-
-    def _answer(self) -> dict[str, Any]:
-        """The runner's next line; a runner silent for LITESIG_PROBE_TIMEOUT seconds is killed (a hostile file may loop)."""
+    def receive(self, timeout: float) -> dict[str, Any] | None:
+        """The next answer; None if there is none within `timeout` (the child is then killed)."""
         import select
 
-        from .._limits import probe_timeout
-
-        assert self._proc is not None and self._proc.stdout is not None
-        ready, _, _ = select.select([self._proc.stdout], [], [], probe_timeout())
+        assert self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
         if not ready:
             self._proc.kill()
-            raise RuntimeUnavailable(f"{self.source}: LiteRT.js gave no answer in {probe_timeout():.0f} s "
-                                     "(LITESIG_PROBE_TIMEOUT); stopped it")
+            return None
         line = self._proc.stdout.readline()
         if not line:
             self._proc.wait(timeout=30)
-            raise RuntimeUnavailable(f"{self.source}: LiteRT.js stopped (exit {self._proc.returncode}): {self._last_log()}")
+            raise RuntimeUnavailable(f"LiteRT.js stopped (exit {self._proc.returncode}): {self._last_log()}")
         answer: dict[str, Any] = json.loads(line)
         return answer
 
@@ -179,19 +146,95 @@ class WebRunner:
         return lines[-1][:300] if lines else "no message"
 
     def close(self) -> None:
-        if self._proc is not None:
-            if self._proc.stdin:
-                self._proc.stdin.close()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            if self._proc.stdout:
-                self._proc.stdout.close()
-            self._proc = None
-            self._log.close()
-            self._dir.cleanup()
+        if self._proc.stdin:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdout:
+            self._proc.stdout.close()
+        self._log.close()
+
+
+WHERE = ("node", "chromium")
+ACCELERATORS = ("wasm", "webgpu")
+
+
+def label(where: str = "node", accelerator: str = "wasm") -> str:
+    """How reports name the runtime: 'LiteRT.js 2.5.3 (wasm, Node)', 'LiteRT.js 2.5.3 (WebGPU, headless Chromium)'."""
+    return f"LiteRT.js {VERSION} ({'WebGPU' if accelerator == 'webgpu' else 'wasm'}, {'Node' if where == 'node' else 'headless Chromium'})"
+
+
+class WebRunner:
+    """A .tflite on LiteRT.js, in a Node child or a headless Chromium page; the `Runner` interface.
+
+    Args:
+        where: "node" (the wasm build under Node) or "chromium" (a page served on 127.0.0.1).
+        accelerator: "wasm" (the CPU) or "webgpu" (Chromium only; without a GPU, SwiftShader).
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | bytes, *, runner: Runner | None = None, where: str = "node",
+                 accelerator: str = "wasm", progress: Callable[[str], None] | None = None):
+        if where not in WHERE or accelerator not in ACCELERATORS or (where, accelerator) == ("node", "webgpu"):
+            raise LitesigError(f"LiteRT.js runs as wasm in node or chromium, or webgpu in chromium; not {accelerator} in {where}")
+        self.reference = runner or Runner(model)  # validation, crash isolation, file order, details
+        self.source = self.reference.source
+        self.model = self.reference.model
+        self.label = label(where, accelerator)
+        self.fully_accelerated = False
+        name = "web-gpu" if accelerator == "webgpu" else "web"
+        problems = boundary_problems(self.reference)
+        if problems:
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise RuntimeUnavailable(f"{self.source}: cannot run on {name}: " + "; ".join(problems[:5]) + more)
+        modules = ensure_modules(progress)
+        self._dir = tempfile.TemporaryDirectory(prefix="litesig-web-")
+        path = Path(self._dir.name) / "model.tflite"
+        from ..tflite import flatbuffer as fb
+
+        path.write_bytes(fb.load(model, self.source)[0])
+        self._transport: Any = None
+        try:
+            if where == "node":
+                self._transport = _Node(Path(self._dir.name), modules, path, accelerator)
+            else:
+                from ._browser import Page
+
+                self._transport = Page(Path(self._dir.name), modules, path, accelerator, PACKAGE)
+            hello = self._answer()
+        except BaseException:
+            self.close()
+            raise
+        if "error" in hello:
+            self.close()
+            raise RuntimeUnavailable(f"{self.source}: cannot load on {self.label}: {hello['error']}")
+        self.fully_accelerated = bool(hello.get("fully_accelerated")) and accelerator == "webgpu"
+        self.layout: dict[str, dict[str, list[dict[str, Any]]]] = hello["signatures"]
+        missing = [s for s in self.reference.signatures if s not in self.layout]
+        if missing:
+            self.close()
+            raise RuntimeUnavailable(f"{self.source}: LiteRT.js does not list the signature(s) {', '.join(missing)}")
+
+    def _answer(self) -> dict[str, Any]:
+        """The runner's next answer; a runner silent for LITESIG_PROBE_TIMEOUT seconds is stopped (a hostile file may loop)."""
+        from .._limits import probe_timeout
+
+        try:
+            answer = self._transport.receive(probe_timeout())
+        except RuntimeUnavailable as e:
+            raise RuntimeUnavailable(f"{self.source}: {e}") from None
+        if answer is None:
+            raise RuntimeUnavailable(f"{self.source}: {self.label} gave no answer in {probe_timeout():.0f} s "
+                                     "(LITESIG_PROBE_TIMEOUT); stopped it")
+        return answer
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        self._dir.cleanup()
 
     def __enter__(self) -> WebRunner:
         return self
@@ -218,10 +261,9 @@ class WebRunner:
         arrays = self.reference.checked(key, inputs) if check else {n: np.asarray(a) for n, a in inputs.items()}
         wire = {name: {"dtype": a.dtype.name, "shape": list(a.shape),
                        "data": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()} for name, a in arrays.items()}
-        if self._proc is None or self._proc.stdin is None:
+        if self._transport is None:
             raise RuntimeUnavailable(f"{self.source}: LiteRT.js was closed")
-        self._proc.stdin.write(json.dumps({"signature": key, "inputs": wire}) + "\n")
-        self._proc.stdin.flush()
+        self._transport.send({"signature": key, "inputs": wire})
         answer = self._answer()
         if "error" in answer:
             raise RuntimeUnavailable(f"{self.source}: signature {key!r} failed on {self.label}: {answer['error']}")

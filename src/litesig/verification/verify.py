@@ -122,7 +122,7 @@ def verify(
     return replace(report, precision=described, quantization=report.quantization + tuple(notes), others=tuple(others))
 
 
-RUNTIMES = ("interpreter", *TARGETS)  # the Interpreter, and every runtime convert --target can name
+RUNTIMES = ("interpreter", *TARGETS, "web-gpu")  # the Interpreter, every runtime convert --target can name, LiteRT.js on WebGPU
 
 
 def _on_runtime(name: str, model: Any, runner: Runner, tol: Tolerance, run_on: Callable[[Any], VerifyReport]) -> VerifyReport:
@@ -133,20 +133,21 @@ def _on_runtime(name: str, model: Any, runner: Runner, tol: Tolerance, run_on: C
 
     accelerator = "gpu" if name == "gpu" else "cpu"
     target: CompiledRunner | litertjs.WebRunner
+    web = {"web": ("node", "wasm"), "web-gpu": ("chromium", "webgpu")}.get(name)
     try:
-        if name == "web":
-            target = litertjs.WebRunner(model, runner=runner)
+        if web:
+            target = litertjs.WebRunner(model, runner=runner, where=web[0], accelerator=web[1])
         else:
             target = CompiledRunner(model, accelerator=accelerator, runner=runner)
     except RuntimeUnavailable as e:
-        shown = litertjs.label() if name == "web" else label(accelerator)
+        shown = litertjs.label(*web) if web else label(accelerator)
         return VerifyReport(describe(model), "", tol, runtime=shown, unavailable=str(e))
     try:
         report = run_on(target)
     finally:
         target.close()
     accelerated = ("fully accelerated" if target.fully_accelerated else
-                   "partly: some ops fell back to the CPU (this LiteRT API does not say which)") if name == "gpu" else ""
+                   "partly: some ops fell back to the CPU (this LiteRT API does not say which)") if name in ("gpu", "web-gpu") else ""
     return replace(report, runtime=target.label, accelerated=accelerated)
 
 
