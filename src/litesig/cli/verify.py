@@ -35,7 +35,8 @@ def add_verify(command: Command) -> None:
     p.add_argument("--on", type=csv, default=["interpreter"], metavar="RUNTIME[,RUNTIME]",
                    help="also run on these runtimes, each compared with the same reference: compiled (LiteRT 2 CompiledModel, "
                         "CPU), gpu (CompiledModel with the GPU accelerator; needs a Vulkan device, see docs/verification.md), "
-                        "web (LiteRT.js 2.5.3, the browser's wasm build, in Node; needs node 18+ and npm); the Interpreter always runs")
+                        "web (LiteRT.js 2.5.3, the browser's wasm build, in Node; needs node 18+ and npm), web-gpu (LiteRT.js on WebGPU in headless "
+                        "Chromium; needs chromium too); the Interpreter always runs")
     p.add_argument("--target-runtime", metavar="X.Y", help=HELP_TARGET)
     common(p)
 
