@@ -39,3 +39,31 @@ def mediapipe_models() -> dict[str, Path]:
                     (root / "models" / Path(name).name).write_bytes(wheel.read(name))
         done.touch()
     return {p.stem: p for p in sorted((root / "models").glob("*.tflite"))}
+
+
+TASKS_VERSION = "1.2.2"
+
+
+def mediapipe_python() -> Path:
+    """The python of a cached venv with MediaPipe Tasks (`mediapipe` 1.2.2), made on first use, like tflite-runtime's.
+
+    MediaPipe's wheels pin their own numpy and protobuf, so it never enters litesig's environment.
+    """
+    from litesig.runtimes.legacy import _locked
+
+    root = cache_dir()
+    env = root / f"mediapipe-tasks-{TASKS_VERSION}"
+    python = env / "bin" / "python"
+    stamp = env / ".litesig-ready"
+    with _locked(root / f"{env.name}.lock"):
+        if stamp.is_file() and python.exists():
+            return python
+        steps = [[sys.executable, "-m", "venv", "--clear", str(env)],
+                 [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"mediapipe=={TASKS_VERSION}"],
+                 [str(python), "-c", "from mediapipe.tasks.python import vision"]]
+        for cmd in steps:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+            if proc.returncode != 0:
+                pytest.fail(f"cannot set up MediaPipe Tasks {TASKS_VERSION} in {env}: {(proc.stderr or proc.stdout)[-1500:]}")
+        stamp.touch()
+    return python

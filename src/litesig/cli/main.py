@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import LitesigError
-from . import codegen, convert, edit, model, quantize, verify
+from . import codegen, convert, edit, metadata, model, quantize, verify
 from .ui import Ui, report_error
 
 
@@ -56,6 +56,7 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     edit.add_rename(command)
     edit.add_merge(command)
     quantize.add_quantize(command)
+    metadata.add_metadata(command)
     codegen.add_codegen(command)
     convert.add_demo(command)
     return parser

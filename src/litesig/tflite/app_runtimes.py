@@ -9,6 +9,7 @@ not a proof: `litesig verify --on` runs the file (the Interpreter, CompiledModel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 WEB_DTYPES = ("float32", "int32", "uint8")
@@ -25,7 +26,7 @@ class AppRuntimeFit:
 
 
 def predict(signatures: dict[str, Any], *, subgraphs: int, flex_ops: list[str], custom_ops: list[str],
-            metadata: list[str]) -> list[AppRuntimeFit]:
+            metadata: list[str], float_inputs: Sequence[str] = (), normalized: list[bool] | None = None) -> list[AppRuntimeFit]:
     """The fits of every signature on the GPU and the web, and of the file on MediaPipe Tasks."""
     out = []
     for name, sig in signatures.items():
@@ -49,7 +50,11 @@ def predict(signatures: dict[str, Any], *, subgraphs: int, flex_ops: list[str], 
     if subgraphs > 1:
         media.append(f"{subgraphs} subgraphs: MediaPipe Tasks assume a single one")
     if "TFLITE_METADATA" not in metadata:
-        media.append("no TFLite Model Metadata (normalization, labels): MediaPipe Tasks read it instead of signatures")
+        media.append("no TFLite Model Metadata (normalization, labels): MediaPipe Tasks read it instead of signatures; "
+                     "add it with `litesig metadata --mean --std --labels`")
+    elif float_inputs and normalized is not None and not all(normalized):
+        media.append(f"float input(s) {', '.join(float_inputs[:5])} without normalization in the metadata: MediaPipe Tasks "
+                     "require it (`litesig metadata --mean --std`)")
     out.append(AppRuntimeFit("mediapipe", None, not media, media))
     return out
 

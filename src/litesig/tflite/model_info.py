@@ -175,8 +175,10 @@ def inspect(model: str | os.PathLike[str] | bytes, *, target_runtime: str | None
     )
     info = _with_warnings(info, m)
     info.warnings.extend(Warning(code, message, fix) for code, message, fix in runtime_warnings(runtime))
+    float_inputs = ([m.subgraphs[0].tensors[i].name for i in m.subgraphs[0].inputs if m.subgraphs[0].tensors[i].type in (0, 1)]
+                    if m.subgraphs else [])
     info.app_runtimes.extend(predict(signatures, subgraphs=len(m.subgraphs), flex_ops=info.flex_ops, custom_ops=info.custom_ops,
-                                     metadata=info.metadata))
+                                     metadata=info.metadata, float_inputs=float_inputs, normalized=support.get("normalized")))
     return info
 
 
@@ -228,15 +230,23 @@ def _signature(m: fb.Model, s: fb.SignatureDef) -> SignatureInfo:
     )
 
 
-def _support_metadata(model: str | os.PathLike[str] | bytes, m: fb.Model) -> dict[str, str | None]:
-    """Model name and description from TFLite Support metadata ("TFLITE_METADATA"), where present."""
+def _support_metadata(model: str | os.PathLike[str] | bytes, m: fb.Model) -> dict[str, Any]:
+    """From TFLite Support metadata ("TFLITE_METADATA"), where present: model name and description, and whether
+    subgraph 0's inputs carry normalization (a process unit of NormalizationOptions) and its first output labels."""
     data = fb.metadata_bytes(m, model, "TFLITE_METADATA", max_size=16 * 1024 * 1024)
     if data is None:
         return {}
     try:
         b = fb._Buf(data)
         t = fb._Table(b, b.uoffset(0, "metadata root"), "TFLITE_METADATA")
-        return {"model_name": t.string(0, "metadata.name"), "model_description": t.string(1, "metadata.description")}
+        out: dict[str, Any] = {"model_name": t.string(0, "metadata.name"), "model_description": t.string(1, "metadata.description")}
+        subgraphs = t.tables(3, "metadata.subgraph_metadata")
+        if subgraphs:
+            inputs = subgraphs[0].tables(2, "input_tensor_metadata")
+            out["normalized"] = [any(int(u.scalar(0, fb._U8)) == 1 for u in tm.tables(4, "process_units")) for tm in inputs]
+            outputs = subgraphs[0].tables(3, "output_tensor_metadata")
+            out["labelled"] = bool(outputs) and any(int(f.scalar(2, fb._U8)) == 2 for f in outputs[0].tables(6, "associated_files"))
+        return out
     except fb.NotATFLiteModel:
         return {}  # unreadable support metadata is not a reason to refuse the model
 
