@@ -212,7 +212,7 @@ def _write(source: Path, target: Path, m: fb.Model, patches: Mapping[int, str],
     offsets = absolute_offsets(m) if shift else []
 
     def fill(tmp: Path) -> None:
-        with open(source, "rb") as src, open(tmp, "wb") as dst:
+        with open(source, "rb") as src, open(tmp, "r+b") as dst:  # the temp file is new and empty: no O_TRUNC, which makes ext4 flush at close
             copy_range(src, dst, 0, insert_at)
             dst.write(blob)
             dst.flush()

@@ -255,7 +255,7 @@ def set_signatures(
     size = parsed.size
 
     def fill(tmp: Path) -> None:
-        with open(source, "rb") as src, open(tmp, "wb") as dst:
+        with open(source, "rb") as src, open(tmp, "r+b") as dst:  # the temp file is new and empty: no O_TRUNC, which makes ext4 flush at close
             header = bytearray(src.read(8))
             struct.pack_into("<I", header, 0, root)
             dst.write(header)
