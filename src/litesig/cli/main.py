@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import LitesigError
-from . import codegen, convert, edit, metadata, model, quantize, verify
+from . import batch, codegen, convert, edit, metadata, model, quantize, verify
 from .ui import Ui, report_error
 
 
@@ -57,6 +57,7 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     edit.add_merge(command)
     quantize.add_quantize(command)
     metadata.add_metadata(command)
+    batch.add_batch(command)
     codegen.add_codegen(command)
     convert.add_demo(command)
     return parser
