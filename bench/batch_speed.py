@@ -2,8 +2,9 @@
 
 Usage: python bench/batch_speed.py [--models 20] [--jobs 2] [--out bench/results/batch_speed.json]
 Builds N small Keras models under bench/results/batch/ (different widths), then times, whole process:
-a loop of `litesig convert` (each pays TensorFlow's start-up), `litesig batch --jobs N --force`, and
-`litesig batch` again with nothing changed. Goal (issue 23): batch >= 1.8x faster than the loop; re-run < 2 s.
+a loop of `litesig convert` (each pays TensorFlow's start-up), `litesig batch --jobs N --force`,
+`litesig batch` again with nothing changed, and `litesig batch --ray --force` on a local Ray instance
+(its start-up included); outputs compared with the loop's (after the Ray run). Goal (issue 23): batch >= 1.8x faster than the loop; re-run < 2 s.
 """
 
 from __future__ import annotations
@@ -52,10 +53,12 @@ def main() -> None:
                for i in range(args.models))
     batch = timed([*litesig, "batch", "zoo.toml", "--jobs", str(args.jobs), "--force", "-q"], folder)
     rerun = timed([*litesig, "batch", "zoo.toml", "--jobs", str(args.jobs), "-q"], folder)
+    ray = timed([*litesig, "batch", "zoo.toml", "--jobs", str(args.jobs), "--force", "--ray", "-q"], folder)
     same = all((folder / "out" / f"m{i}.tflite").read_bytes() == (folder / "loop" / f"m{i}.tflite").read_bytes()
                for i in range(args.models))
     summary = {"models": args.models, "jobs": args.jobs, "loop_s": round(loop, 2), "batch_s": round(batch, 2),
-               "rerun_s": round(rerun, 2), "speedup": round(loop / batch, 2), "bit_identical": same}
+               "rerun_s": round(rerun, 2), "ray_local_s": round(ray, 2), "speedup": round(loop / batch, 2),
+               "ray_speedup": round(loop / ray, 2), "bit_identical": same}
     print(json.dumps(summary, indent=2))
     Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -67,3 +67,19 @@ def test_manifest_mistakes_are_listed_at_once_and_nothing_runs(tmp_path, capsys)
     (tmp_path / "empty.toml").write_text("")
     assert main(["batch", str(tmp_path / "empty.toml")]) == 2
     assert "no [[job]] entries" in capsys.readouterr().err
+
+
+def test_batch_on_a_local_ray_instance_gives_the_same_files(models_dir, tmp_path, capsys):
+    """--ray: the same jobs as Ray tasks on a real local Ray instance (ray.init here, never mocked)."""
+    manifest = _zoo(models_dir, tmp_path)
+    assert main(["batch", str(manifest), "--ray", "--jobs", "2", "--json"]) == 1
+    jobs = json.loads(capsys.readouterr().out)["jobs"]
+    assert {j["name"]: j["status"] for j in jobs} == {"seed": "converted", "listed_f16": "converted", "broken": "failed"}
+    single = tmp_path / "single"
+    litesig.convert(tmp_path / "litesig.toml", single / "seed.tflite")
+    litesig.convert(tmp_path / "listed.keras", single / "listed_f16.tflite", signature="embed", optimize="float16")
+    for name in ("seed.tflite", "listed_f16.tflite"):
+        assert (tmp_path / "out" / name).read_bytes() == (single / name).read_bytes(), name
+    import ray
+
+    assert not ray.is_initialized()  # the batch shut its instance down

@@ -42,6 +42,9 @@ def add_batch(command: Command) -> None:
     p.add_argument("manifest", help="the TOML file listing the jobs")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: the core count)")
     p.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report (one test case per job) for CI")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run the jobs as Ray tasks: on a local Ray instance, or the cluster at ADDRESS (e.g. ray://head:10001), "
+                        "whose workers must see the manifest's folder at the same path; needs the `scale` extra")
     p.add_argument("-f", "--force", action="store_true", help="redo every job and overwrite outputs")
     common(p)
 
@@ -202,7 +205,46 @@ def _outcome(job: Job, code: int, text: str, seconds: float) -> Outcome:
     return Outcome(job.name, job.output, "failed", seconds, code, message)
 
 
-def run_batch(manifest: Path, *, jobs: int, force: bool, say: Any) -> list[Outcome]:
+def _pool(jobs: int, ray_address: str | None) -> Any:
+    """An executor with submit(fn, *args) -> future: worker processes here, or Ray tasks."""
+    if ray_address is None:
+        import multiprocessing
+
+        return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    return _RayPool(jobs, ray_address)
+
+
+class _RayPool:
+    """Ray tasks behind the executor interface; Ray reuses its worker processes, so each imports TensorFlow once."""
+
+    def __init__(self, jobs: int, address: str):
+        try:
+            import ray
+        except ImportError:
+            from ..errors import MissingDependency
+
+            raise MissingDependency("ray", "scale", "batch --ray") from None
+        self._ray = ray
+        if not ray.is_initialized():
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+            if address == "local":
+                options["num_cpus"] = jobs
+            else:
+                options["address"] = address
+            ray.init(**options)
+        self._task = ray.remote(num_cpus=1, max_retries=0)(run_job)
+
+    def submit(self, fn: Any, *args: Any) -> Any:
+        return self._task.remote(*args).future()
+
+    def __enter__(self) -> _RayPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._ray.shutdown()
+
+
+def run_batch(manifest: Path, *, jobs: int, force: bool, say: Any, ray_address: str | None = None) -> list[Outcome]:
     """Every job of the manifest; skipped where unchanged; one failure does not stop the others."""
     todo = load_manifest(manifest)
     root = manifest.parent.resolve()
@@ -222,10 +264,9 @@ def run_batch(manifest: Path, *, jobs: int, force: bool, say: Any) -> list[Outco
         else:
             pending.append((i, job, key))
     if pending:
-        say(f"{len(pending)} of {len(todo)} job(s) to run on {min(jobs, len(pending))} worker(s); {len(todo) - len(pending)} unchanged")
-        import multiprocessing
-
-        with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(pending))), mp_context=multiprocessing.get_context("spawn")) as pool:
+        where = f"Ray ({ray_address})" if ray_address else f"{min(jobs, len(pending))} worker(s)"
+        say(f"{len(pending)} of {len(todo)} job(s) to run on {where}; {len(todo) - len(pending)} unchanged")
+        with _pool(max(1, min(jobs, len(pending))), ray_address) as pool:
             futures = {pool.submit(run_job, job.argv(force=True), str(root)): (i, job, key) for i, job, key in pending}
             for future in as_completed(futures):
                 i, job, key = futures[future]
@@ -276,7 +317,7 @@ def cmd_batch(args: argparse.Namespace, ui: Ui) -> int:
 
         check_writable(args.junit, force=True, inputs=[manifest])
     with ui.progress() as progress:
-        outcomes = run_batch(manifest, jobs=args.jobs, force=args.force, say=progress)
+        outcomes = run_batch(manifest, jobs=args.jobs, force=args.force, say=progress, ray_address=args.ray)
     if args.junit:
         from .._io import write_atomic
 
