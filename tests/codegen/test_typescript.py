@@ -1,5 +1,6 @@
 """Generated TypeScript: type-checked by tsc --strict against @litertjs/core's own types, then run on the real LiteRT.js
-(its wasm build, in Node) and compared with the same runtime driven by litesig and with `litesig run`.
+(its wasm build, in Node and in a headless Chromium page) and compared with the same runtime driven by litesig and with
+`litesig run`.
 
 The tools come from web/package-lock.json (typescript, @litertjs/core), installed with npm ci into the runtime cache
 once; node and npm are installed by .ci/run. Never skipped."""
@@ -55,14 +56,7 @@ def web_files(models_dir, tmp_path_factory) -> dict[str, Path]:
     }
 
 
-DRIVER = """
-import {SHIM};
-import {loadLiteRt} from '@litertjs/core';
-import {readFileSync} from 'node:fs';
-const generated = await import('./out/model.js');
-await loadLiteRt({WASM});
-const job = JSON.parse(readFileSync('job.json', 'utf8'));
-const model = await generated[job.cls].load(new Uint8Array(readFileSync(job.model)));
+CALLS = """
 const answer = {quantized: {}, outputs: {}};
 for (const call of job.calls) {
   const inputs = {};
@@ -78,7 +72,30 @@ for (const call of job.calls) {
   }
 }
 model.delete();
+"""
+NODE = """
+import {SHIM};
+import {loadLiteRt} from '@litertjs/core';
+import {readFileSync} from 'node:fs';
+const generated = await import('./out/model.js');
+await loadLiteRt({WASM});
+const job = JSON.parse(readFileSync('job.json', 'utf8'));
+const model = await generated[job.cls].load(new Uint8Array(readFileSync(job.model)));
+""" + CALLS + """
 console.log(JSON.stringify(answer));
+"""
+PAGE = """<!doctype html>
+<script type="importmap">{"imports": {"@litertjs/core": "/modules/@litertjs/core/dist/index.js",
+                                      "@litertjs/wasm-utils": "/modules/@litertjs/wasm-utils/dist/index.js"}}</script>
+<script type="module">
+import {loadLiteRt} from '@litertjs/core';
+const generated = await import('/model.js');
+const job = await (await fetch('/job.json')).json();
+await loadLiteRt('/modules/@litertjs/core/wasm/');
+const model = await generated[job.cls].load('/model.tflite');  // by URL, as a web app loads it
+""" + CALLS + """
+await fetch('/answer', {method: 'POST', body: JSON.stringify(answer)});
+</script>
 """
 
 
@@ -100,10 +117,28 @@ def _run(tmp: Path, tools: Path, job: dict) -> dict:
     (tmp / "job.json").write_text(json.dumps(job))
     shim = json.dumps((PACKAGE / "node_shim.mjs").as_uri())
     wasm = json.dumps((tools / "@litertjs" / "core" / "wasm").as_uri() + "/")
-    (tmp / "main.mjs").write_text(DRIVER.replace("{SHIM}", shim).replace("{WASM}", wasm))
+    (tmp / "main.mjs").write_text(NODE.replace("{SHIM}", shim).replace("{WASM}", wasm))
     proc = subprocess.run(["node", "main.mjs"], cwd=tmp, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _run_in_chromium(tmp: Path, tools: Path, job: dict, model: Path) -> dict:
+    """The emitted module in a headless Chromium page that litesig's browser runner serves (import map, 127.0.0.1)."""
+    from litesig.runtimes._browser import Page
+
+    (tmp / "job.json").write_text(json.dumps(job))
+    (tmp / "page.html").write_text(PAGE)
+    served = {"/page.html": tmp / "page.html", "/model.js": tmp / "out" / "model.js", "/job.json": tmp / "job.json",
+              "/model.tflite": model}
+    (tmp / "chromium").mkdir()
+    page = Page(tmp / "chromium", tools, served, {})
+    try:
+        answer = page.receive(120)
+    finally:
+        page.close()
+    assert answer is not None, "the page gave no answer in 120 s"
+    return answer
 
 
 def test_typescript_type_checks_and_runs_both_signatures_on_litertjs(web_files, web_tools, tmp_path):
@@ -120,14 +155,16 @@ def test_typescript_type_checks_and_runs_both_signatures_on_litertjs(web_files, 
         props = {"x": "x", "code": "code"}  # the generated properties (camelCase of the real names)
         calls.append({"method": method, "inputs": {props[n]: {"array": "Float32Array", "values": a.ravel().tolist()}
                                                    for n, a in arrays.items()}})
-    answer = _run(tmp_path, web_tools, {"cls": "Coder", "model": str(path), "calls": calls})
-    with WebRunner(path) as web:
-        for sig in ("encode", "decode"):
-            direct, interpreter = web.run(feeds[sig], signature=sig), litesig.run(path, feeds[sig], signature=sig)
-            for name, want in direct.items():
-                got = np.asarray(answer["outputs"][sig][name], np.float32).reshape(want.shape)
-                assert np.array_equal(got, want), (sig, name)  # the same runtime: bit-identical
-                np.testing.assert_allclose(got, interpreter[name], rtol=1e-6, atol=1e-6)
+    job = {"cls": "Coder", "model": str(path), "calls": calls}
+    answers = {"node": _run(tmp_path, web_tools, job), "chromium": _run_in_chromium(tmp_path, web_tools, job, path)}
+    for where, answer in answers.items():
+        with WebRunner(path, where=where) as web:
+            for sig in ("encode", "decode"):
+                direct, interpreter = web.run(feeds[sig], signature=sig), litesig.run(path, feeds[sig], signature=sig)
+                for name, want in direct.items():
+                    got = np.asarray(answer["outputs"][sig][name], np.float32).reshape(want.shape)
+                    assert np.array_equal(got, want), (where, sig, name)  # the same runtime and build: bit-identical
+                    np.testing.assert_allclose(got, interpreter[name], rtol=1e-6, atol=1e-6)
 
 
 def test_typescript_uint8_io_with_its_quantize_helpers(web_files, web_tools, tmp_path):

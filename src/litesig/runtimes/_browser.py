@@ -24,7 +24,7 @@ from .compiled import RuntimeUnavailable
 
 _TYPES = {".html": "text/html", ".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
           ".json": "application/json", ".tflite": "application/octet-stream"}
-_PAGE_FILES = ("page.html", "page.mjs", "wire.mjs")
+PAGE_FILES = ("page.html", "page.mjs", "wire.mjs")  # litesig's own runner page, in litertjs_node/
 
 
 def chromium() -> str:
@@ -43,13 +43,20 @@ def chromium() -> str:
 
 
 class Page:
-    """One Chromium page running one model; `send` a request, `receive` its answer."""
+    """One Chromium page; `send` a request (GET /job), `receive` what the page POSTs to /answer.
 
-    def __init__(self, folder: Path, modules: Path, model: Path, accelerator: str, package: Path):
+    Args:
+        folder: a private folder for Chromium's profile and log.
+        modules: node_modules served under /modules/ (the page's import map points there).
+        served: {url path: file} for everything else, e.g. {"/page.html": ..., "/model.tflite": ...}.
+        hello: what GET /hello answers (JSON).
+        start: the page Chromium opens.
+    """
+
+    def __init__(self, folder: Path, modules: Path, served: dict[str, Path], hello: dict[str, Any], start: str = "/page.html"):
         self._jobs: queue.Queue[dict[str, Any]] = queue.Queue()
         self._answers: queue.Queue[dict[str, Any]] = queue.Queue()
-        served = {f"/{name}": package / name for name in _PAGE_FILES} | {"/model.tflite": model}
-        hello = json.dumps({"accelerator": accelerator}).encode()
+        greeting = json.dumps(hello).encode()
         jobs, answers, root = self._jobs, self._answers, modules.resolve()
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,7 +74,7 @@ class Page:
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 path = self.path.split("?", 1)[0]
                 if path == "/hello":
-                    return self._send(hello, _TYPES[".json"])
+                    return self._send(greeting, _TYPES[".json"])
                 if path == "/job":
                     return self._send(json.dumps(jobs.get()).encode(), _TYPES[".json"])
                 if path in served:
@@ -97,7 +104,7 @@ class Page:
                  "--enable-features=Vulkan,WebAssemblyJSPromiseIntegration", "--remote-debugging-port=0"]
         try:
             self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [chromium(), *flags, f"http://127.0.0.1:{port}/page.html"], stdin=subprocess.DEVNULL,
+                [chromium(), *flags, f"http://127.0.0.1:{port}{start}"], stdin=subprocess.DEVNULL,
                 stdout=self._log, stderr=self._log, start_new_session=True)
         except BaseException:
             self._server.shutdown()

@@ -200,9 +200,10 @@ class WebRunner:
             if where == "node":
                 self._transport = _Node(Path(self._dir.name), modules, path, accelerator)
             else:
-                from ._browser import Page
+                from ._browser import PAGE_FILES, Page
 
-                self._transport = Page(Path(self._dir.name), modules, path, accelerator, PACKAGE)
+                served = {f"/{name}": PACKAGE / name for name in PAGE_FILES} | {"/model.tflite": path}
+                self._transport = Page(Path(self._dir.name), modules, served, {"accelerator": accelerator})
             hello = self._answer()
         except BaseException:
             self.close()
