@@ -120,3 +120,25 @@ def test_verify_on_web_gpu_reports_acceleration_and_refuses_dynamic_shapes(web_c
     assert gpu["accelerated"] == "fully accelerated"
     assert main(["verify", str(converted["seed"]), "--on", "web-gpu"]) == 1
     assert "cannot run on web-gpu" in " ".join(capsys.readouterr().out.split())
+
+
+def test_target_web_moves_int64_and_bool_across_the_boundary_as_int32_and_uint8(keras, node_installed, tmp_path, capsys):
+    """LiteRT.js loads no file with int64 or bool inputs/outputs: --target web gives int32/uint8 at the boundary with the
+    cast inside the graph, proven on LiteRT.js against the source; without it, verify --on web says what to do."""
+    keras.utils.set_random_seed(0)
+    ids = keras.Input((6,), dtype="int64", name="ids")
+    score = keras.layers.Dense(3, name="score")(keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 4)(ids)))
+    positive = keras.layers.Lambda(lambda t: t > 0.0, output_shape=(3,), name="positive")(score)
+    keras.Model(ids, {"score": score, "positive": positive}).save(tmp_path / "ids.keras")
+    result = litesig.convert(tmp_path / "ids.keras", tmp_path / "web.tflite", targets="web", unsafe=True)
+    (web,) = result.verification.others
+    assert web.passed and {c.signature for c in web.cases} == {"serving_default"}
+    runner = litesig.Runner(result.path)
+    assert {n: d.dtype.name for n, d in runner.input_details().items()} == {"ids": "int32"}
+    assert {n: d.dtype.name for n, d in runner.output_details().items()} == {"score": "float32", "positive": "uint8"}
+    assert any("ids takes int32 (cast to int64 inside the graph" in n for n in result.notes), result.notes
+    assert any("positive gives uint8 (cast from bool" in n for n in result.notes), result.notes
+    plain = litesig.convert(tmp_path / "ids.keras", tmp_path / "plain.tflite", unsafe=True, input_shapes={"ids": [1, 6]})
+    assert main(["verify", str(plain.path), "--on", "web"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "is int64" in out and "make it int32" in out and "is bool" in out

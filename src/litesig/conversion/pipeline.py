@@ -139,7 +139,8 @@ def convert(
     io_errors = io_problems(spec, options.optimize)
     if io_errors:
         raise InvalidInput(spec.source, io_errors)
-    traced = trace(spec, loader=loader, timings=timings, progress=say, fixed_shapes=next((t for t in options.targets if t in FIXED_SHAPE_TARGETS), None))
+    traced = trace(spec, loader=loader, timings=timings, progress=say, fixed_shapes=next((t for t in options.targets if t in FIXED_SHAPE_TARGETS), None),
+                   web_boundary="web" in options.targets)
     plans, functions = traced.plans, traced.functions
     quantizing = uses_quantizer(options.optimize, options.recipe)
     calibrate = options.optimize == "int8" or (quantizing and needs_calibration(options.optimize, options.recipe))

@@ -33,7 +33,7 @@ class Traced:
 
 
 def trace(spec: Spec, *, loader: Loader | None = None, timings: dict[str, float] | None = None,
-          progress: Progress | None = None, fixed_shapes: str | None = None) -> Traced:
+          progress: Progress | None = None, fixed_shapes: str | None = None, web_boundary: bool = False) -> Traced:
     """Load a spec's models, route its signatures, and trace one tf.function per signature."""
     say = progress or (lambda _step: None)
     timings = {} if timings is None else timings
@@ -53,15 +53,32 @@ def trace(spec: Spec, *, loader: Loader | None = None, timings: dict[str, float]
             fixed_notes += [f"--target {fixed_shapes}: {plan.name}.{a.name} fixed from {list(a.shape or ())} to {list(b.shape or ())}"
                             for a, b in zip(plan.inputs, inputs) if a.shape != b.shape]
             plans[k] = replace(plan, inputs=inputs)
+    if web_boundary:  # --target web: only float32, int32 and uint8 cross LiteRT.js's boundary; the cast is in the graph
+        for k, plan in enumerate(plans):
+            inputs = tuple(replace(i, dtype=WEB_BOUNDARY[i.dtype]) if i.dtype in WEB_BOUNDARY else i for i in plan.inputs)
+            fixed_notes += [f"--target web: {plan.name}.{a.name} takes {b.dtype} (cast to {a.dtype} inside the graph: LiteRT.js "
+                            f"moves no {a.dtype})" for a, b in zip(plan.inputs, inputs) if a.dtype != b.dtype]
+            plans[k] = replace(plan, inputs=inputs)
     with timed(timings, "trace"):
         say("Tracing signatures")
-        module, functions = _wrap(tf, plans, sources)
+        module, functions = _wrap(tf, plans, sources, web_boundary)
+        if web_boundary:
+            fixed_notes += [f"--target web: {name}.{out} gives {WEB_BOUNDARY[dtype]} (cast from {dtype} inside the graph)"
+                            for name, fn in functions.items() for out, dtype in _output_dtypes(fn).items() if dtype in WEB_BOUNDARY]
     notes = [f"signature {p.name!r} changes variables: the file keeps them as resource variables, initialised to the "
              "source's values and shared by every signature of one interpreter" for p in plans if any(sources[r.model].stateful for r in p.routes)]
     return Traced(plans, functions, sources, module, fixed_notes + notes)
 
 
-def _wrap(tf: Any, plans: Sequence[Plan], sources: Mapping[str, SourceModel]) -> tuple[Any, dict[str, Any]]:
+WEB_BOUNDARY = {"int64": "int32", "bool": "uint8", "float64": "float32", "int8": "int32", "int16": "int32"}  # what LiteRT.js takes instead
+
+
+def _output_dtypes(fn: Any) -> dict[str, str]:
+    """The dtypes a traced function returned before the boundary casts (kept on it by _signature_fn)."""
+    return dict(getattr(fn, "_litesig_cast_from", {}))
+
+
+def _wrap(tf: Any, plans: Sequence[Plan], sources: Mapping[str, SourceModel], web_boundary: bool = False) -> tuple[Any, dict[str, Any]]:
     """A tf.Module that tracks every model's variables, and one concrete function per signature."""
     module = tf.Module()
     # Tracking the variables themselves is what makes the converter freeze the weights (STACK.md).
@@ -70,7 +87,10 @@ def _wrap(tf: Any, plans: Sequence[Plan], sources: Mapping[str, SourceModel]) ->
     for plan in plans:
         specs = [tf.TensorSpec([None if d == -1 else d for d in (i.shape or ())], tf.as_dtype(i.dtype), name=i.name) for i in plan.inputs]
         try:
-            functions[plan.name] = tf.function(_signature_fn(tf, plan, sources), input_signature=specs).get_concrete_function()
+            cast_from: dict[str, str] = {}
+            fn = tf.function(_signature_fn(tf, plan, sources, cast_from if web_boundary else None), input_signature=specs)
+            functions[plan.name] = fn.get_concrete_function()
+            functions[plan.name]._litesig_cast_from = cast_from
         except Exception as e:  # the model's own code failed on these inputs: say where, not a traceback
             raise ConversionFailed(f"signature {plan.name!r}: tracing the models with inputs "
                                    f"{', '.join(f'{i.name} {i.dtype} {list(i.shape or ())}' for i in plan.inputs)} failed: "
@@ -79,7 +99,9 @@ def _wrap(tf: Any, plans: Sequence[Plan], sources: Mapping[str, SourceModel]) ->
     return module, functions
 
 
-def _signature_fn(tf: Any, plan: Plan, sources: Mapping[str, SourceModel]) -> Callable[..., dict[str, Any]]:
+def _signature_fn(tf: Any, plan: Plan, sources: Mapping[str, SourceModel],
+                  cast_from: dict[str, str] | None = None) -> Callable[..., dict[str, Any]]:
+    """The traced body; with `cast_from` (--target web), outputs of dtypes LiteRT.js cannot move are cast and recorded."""
     positions = {i.name: k for k, i in enumerate(plan.inputs)}
 
     def fn(*args: Any) -> dict[str, Any]:
@@ -95,7 +117,11 @@ def _signature_fn(tf: Any, plan: Plan, sources: Mapping[str, SourceModel]) -> Ca
                     feeds[model_input] = tf.cast(x, want) if x.dtype != want else x
                 calls[route.call_key] = _call_in_graph(model, feeds)
             op_name = route.output.replace("/", "_").replace(":", "_")  # an output name may be 'dense_1/bias:0'; an op's may not
-            result[route.output] = tf.identity(calls[route.call_key][route.model_output], name=op_name)
+            value = calls[route.call_key][route.model_output]
+            if cast_from is not None and value.dtype.name in WEB_BOUNDARY:
+                cast_from[route.output] = value.dtype.name
+                value = tf.cast(value, tf.as_dtype(WEB_BOUNDARY[value.dtype.name]))
+            result[route.output] = tf.identity(value, name=op_name)
         return result
 
     return fn

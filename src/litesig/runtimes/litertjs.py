@@ -98,11 +98,14 @@ def boundary_problems(runner: Runner) -> list[str]:
     for sig in runner.signatures:
         for kind, details in (("input", runner.input_details(sig)), ("output", runner.output_details(sig))):
             for name, d in details.items():
-                if d.dtype.name not in BOUNDARY_DTYPES:
-                    fix = "uint8" if d.dtype.name in ("int8", "int16") else "int32" if d.dtype.name == "int64" else "uint8 or float32"
+                if d.dtype.name in ("int8", "int16"):
                     flag = "--input-dtype" if kind == "input" else "--output-dtype"
                     problems.append(f"{sig}/{name} is {d.dtype.name}, and only {', '.join(BOUNDARY_DTYPES)} cross LiteRT.js's "
-                                    f"boundary: make it {fix} ({flag} {fix.split()[0]} when converting or quantizing)")
+                                    f"boundary: make it uint8 ({flag} uint8 when converting or quantizing)")
+                elif d.dtype.name not in BOUNDARY_DTYPES:
+                    fix = "int32" if d.dtype.name == "int64" else "uint8" if d.dtype.name == "bool" else "float32 or int32"
+                    problems.append(f"{sig}/{name} is {d.dtype.name}, and only {', '.join(BOUNDARY_DTYPES)} cross LiteRT.js's "
+                                    f"boundary: make it {fix} (convert with --target web: it casts inside the graph)")
                 elif kind == "input" and -1 in d.shape_signature:
                     fixed = ",".join("1" if s == -1 else str(s) for s in d.shape_signature)
                     problems.append(f"{sig}/{name} has the dynamic shape {list(d.shape_signature)} and LiteRT.js cannot resize: "
