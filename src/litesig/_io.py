@@ -281,17 +281,25 @@ def _create_from(tmp: Path, target: Path, shown: Path) -> None:
 
 
 @contextlib.contextmanager
-def captured_stderr() -> Iterator[Callable[[], str]]:
-    """Capture what C++ code writes to fd 2 (converter logs, LiteRT's INFO lines); yields a reader of it."""
+def captured_stderr(*, stdout: bool = False) -> Iterator[Callable[[], str]]:
+    """Capture what C++ code writes to fd 2 (converter logs, LiteRT's INFO lines); yields a reader of it.
+
+    With `stdout`, fd 1 too: LiteRT's GPU environment prints a line there, which would corrupt `--json`.
+    """
+    import sys
     import tempfile
 
+    fds = (2, 1) if stdout else (2,)
     with tempfile.TemporaryFile(mode="w+b") as sink:
         try:
-            saved = os.dup(2)
+            if stdout:
+                sys.stdout.flush()
+            saved = {fd: os.dup(fd) for fd in fds}
         except OSError:  # no fd 2 (embedded interpreters): capture nothing
             yield lambda: ""
             return
-        os.dup2(sink.fileno(), 2)
+        for fd in fds:
+            os.dup2(sink.fileno(), fd)
 
         def read() -> str:
             sink.seek(0)
@@ -300,5 +308,6 @@ def captured_stderr() -> Iterator[Callable[[], str]]:
         try:
             yield read
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)

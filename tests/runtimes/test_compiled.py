@@ -168,3 +168,28 @@ def test_kotlin_compiled_model_calls_replayed_on_python_compiled_model(converted
         for n in call["reads"]:
             got = np.asarray(outs[n].read(int(np.prod(shapes[n])), np.float32)).reshape(shapes[n])
             assert np.array_equal(got, want[n]), (sig, n)
+
+
+def test_verify_on_gpu_names_the_ops_that_fell_back_and_keeps_json_clean(tf, swiftshader, tmp_path):
+    """GATHER_ND has no GPU kernel: with the CPU beside the GPU (as apps configure it) the file runs, the report names
+    the op and the split, and LiteRT's GPU start-up line on fd 1 does not reach --json's stdout (a real subprocess)."""
+    import os
+    import subprocess
+    import sys
+
+    class M(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, 8], tf.float32, name="x")])
+        def serve(self, x):
+            return {"a": tf.math.floormod(x, 3.0), "b": tf.reverse(x, axis=[1]),
+                    "c": tf.gather_nd(tf.reshape(x, [2, 4]), [[0, 1], [1, 2]])}
+
+    m = M()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([m.serve.get_concrete_function()], m)
+    path = tmp_path / "gather.tflite"
+    path.write_bytes(converter.convert())
+    proc = subprocess.run([sys.executable, "-m", "litesig", "verify", str(path), "--on", "gpu", "--json"], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "VK_ICD_FILENAMES": SWIFTSHADER_ICD})
+    assert proc.returncode == 0, proc.stdout[-1500:] + proc.stderr[-1500:]
+    (gpu,) = json.loads(proc.stdout)["others"]  # stdout is the JSON document and nothing else
+    assert gpu["passed"] and gpu["accelerated"].startswith("partly: on the CPU: GATHER_ND"), gpu["accelerated"]
+    assert " of " in gpu["accelerated"] and "ops on the GPU" in gpu["accelerated"]

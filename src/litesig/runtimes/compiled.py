@@ -14,6 +14,7 @@ set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (Mesa's llvmpipe 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,26 +57,29 @@ class CompiledRunner:
         self.accelerator = accelerator
         self.label = label(accelerator)
         content, _ = fb.load(model, self.source)  # the same bounded read the Runner made
-        hardware = HardwareAccelerator.GPU if accelerator == "gpu" else HardwareAccelerator.CPU
+        # GPU with the CPU beside it, as apps configure it: ops the GPU lacks run on the CPU (GPU alone refuses such a file)
+        hardware = HardwareAccelerator.GPU | HardwareAccelerator.CPU if accelerator == "gpu" else HardwareAccelerator.CPU
         if accelerator == "gpu":
             self._check_fixed_shapes()
             missing = gpu_unavailable()  # asked in a child: a failed GPU start leaves LiteRT to abort at exit
             if missing:
                 raise RuntimeUnavailable(f"{self.source}: cannot load on {self.label}: {missing}{self._gpu_hint()}")
         error, log_text = None, ""
-        with captured_stderr() as log:
+        with captured_stderr(stdout=True) as log:
             try:
                 self._model = CompiledModel.from_buffer(bytes(content), hardware_accel=hardware)
             except Exception as e:  # the bindings raise RuntimeError/ValueError with a source location; the reason is logged
-                error, log_text = e, log()
+                error = e
+            log_text = log()
         if error is not None:
             raise RuntimeUnavailable(f"{self.source}: cannot load on {self.label}: {_reasons(log_text) or _first_line(error)}"
                                      + self._gpu_hint())
         self.fully_accelerated = bool(self._model.is_fully_accelerated())
+        self.fallback = fallback(log_text) if accelerator == "gpu" and not self.fully_accelerated else ""
 
     def close(self) -> None:
         """Release the CompiledModel and its environment now (LiteRT logs to fd 2 as it lets go of accelerators)."""
-        with captured_stderr():
+        with captured_stderr(stdout=True):
             self._model = None
             import gc
 
@@ -105,7 +109,7 @@ class CompiledRunner:
         dynamic = [name for name in arrays if -1 in details[name].shape_signature]
         wanted = self.output_details(key)
         try:
-            with captured_stderr():
+            with captured_stderr(stdout=True):
                 for name in dynamic:
                     self._model.resize_input_tensor_by_name(key, name, list(arrays[name].shape))
                 # Output shapes follow a resize only after a run, and a buffer sized before it is too small: after a
@@ -192,6 +196,22 @@ def _add_model() -> bytes:
     sg.operators = [op]
     m.subgraphs = [sg]
     return bytes(flatbuffer_utils.convert_object_to_bytearray(m))
+
+
+def fallback(log: str) -> str:
+    """What the GPU delegate said it leaves to the CPU: 'GATHER_ND (Operation is not supported); 7 of 8 ops on the GPU'."""
+    lines = log.splitlines()
+    ops: list[str] = []
+    for k, line in enumerate(lines):
+        if "operations are not supported by GPU delegate" in line:
+            for follow in lines[k + 1:]:
+                name, sep, why = follow.partition(":")
+                if not sep or not name.strip().replace("_", "").isalnum() or not name.strip().isupper():
+                    break
+                ops.append(f"{name.strip()} ({why.strip().rstrip('.')})")
+    counts = re.search(r"(\d+) operations will run on the GPU, and the remaining (\d+) operations will run on the CPU", log)
+    split = f"{counts[1]} of {int(counts[1]) + int(counts[2])} ops on the GPU" if counts else ""
+    return "; ".join(part for part in (", ".join(dict.fromkeys(ops)), split) if part)
 
 
 def _reasons(log: str) -> str:

@@ -146,8 +146,10 @@ def _on_runtime(name: str, model: Any, runner: Runner, tol: Tolerance, run_on: C
         report = run_on(target)
     finally:
         target.close()
+    fell_back = getattr(target, "fallback", "")
     accelerated = ("fully accelerated" if target.fully_accelerated else
-                   "partly: some ops fell back to the CPU (this LiteRT API does not say which)") if name in ("gpu", "web-gpu") else ""
+                   f"partly: on the CPU: {fell_back}" if fell_back else
+                   "partly: some ops fell back to the CPU (the runtime does not say which)") if name in ("gpu", "web-gpu") else ""
     return replace(report, runtime=target.label, accelerated=accelerated)
 
 
