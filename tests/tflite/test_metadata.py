@@ -141,3 +141,38 @@ def test_inspect_predicts_mediapipes_refusal_of_a_float_input_without_normalizat
     proc = subprocess.run([str(mediapipe_python()), str(tmp_path / "classify.py"), str(bare), str(tmp_path / "pixels.npy")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "NormalizationOptions" in proc.stderr, proc.stderr[-1500:]
+
+
+def test_a_spec_metadata_table_is_written_by_convert_and_read_by_mediapipe(classifier, tmp_path):
+    """[signatures.NAME.metadata] in a spec: convert proves the file, then writes it with the metadata and labels."""
+    keras_file = classifier.parent / "classifier.keras"
+    (tmp_path / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    spec = tmp_path / "litesig.toml"
+    spec.write_text(f'[models.m]\npath = "{keras_file}"\n'
+                    '[signatures.classify.inputs]\nimage = { shape = [1, 16, 16, 3] }\n'
+                    '[signatures.classify.outputs]\nprobs = "m"\n'
+                    '[signatures.classify.metadata]\nname = "from a spec"\nmean = 127.5\nstd = [127.5, 127.5, 127.5]\n'
+                    'labels = "labels.txt"\n')
+    out = litesig.convert(spec, tmp_path / "spec_mp.tflite").path
+    assert litesig.inspect(out).model_name == "from a spec"
+    pixels = np.random.default_rng(2).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    got = _mediapipe(out, pixels, tmp_path)
+    want = litesig.run(out, {"image": ((pixels.astype(np.float32) - 127.5) / 127.5)[None]})["probs"][0]
+    for index, name, score in got["categories"]:
+        assert name == LABELS[index] and abs(score - float(want[index])) < 1e-6
+
+
+def test_spec_metadata_mistakes_are_refused_before_tensorflow(tmp_path):
+    (tmp_path / "m.keras").write_bytes(b"")
+    base = '[models.m]\npath = "m.keras"\n[signatures.s.inputs]\nx = {}\n[signatures.s.outputs]\ny = "m"\n'
+    cases = {'[signatures.s.metadata]\nmean = "a"\n': "expected a number or a list of numbers",
+             '[signatures.s.metadata]\nlabels = "nope.txt"\n': "cannot read it",
+             '[signatures.s.metadata]\ncolor_space = "cmyk"\n': "expected one of rgb, grayscale",
+             '[signatures.s.metadata]\nauthor = 3\n': "expected a string",
+             '[signatures.s.metadata]\nmean = 1\n[signatures.t.inputs]\nx = {}\n[signatures.t.outputs]\ny = "m"\n':
+                 "MediaPipe Tasks, which run a file of one signature"}
+    for extra, message in cases.items():
+        (tmp_path / "s.toml").write_text(base + extra)
+        with pytest.raises(litesig.InvalidInput, match=message):
+            litesig.convert(tmp_path / "s.toml", tmp_path / "never.tflite")
+        assert not (tmp_path / "never.tflite").exists()

@@ -142,7 +142,7 @@ def test_in_place(files, tmp_path):
 def test_cli_flags_and_map(files, tmp_path, capsys):
     out = tmp_path / "r.tflite"
     assert main(["rename", str(files["multi"]), "-o", str(out), "--signature", "detect=find",
-                 "--input", "find:image=pixels", "--output", "find:probs=scores", "--json"]) == 0
+                 "--input-name", "find:image=pixels", "--output-name", "find:probs=scores", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["signatures"]["find"]["inputs"] == ["pixels", "mask"] or set(doc["signatures"]["find"]["inputs"]) == {"pixels", "mask"}
     names = tmp_path / "names.toml"
@@ -150,6 +150,10 @@ def test_cli_flags_and_map(files, tmp_path, capsys):
     assert main(["rename", str(files["multi"]), "-o", str(tmp_path / "m.tflite"), "--map", str(names)]) == 0
     listed = Interpreter(model_path=str(tmp_path / "m.tflite")).get_signature_list()
     assert listed == {"find": {"inputs": ["mask", "pixels"], "outputs": ["boxes", "probs"]}}
+    # The old spelling still renames an output (-o/--output is the file written everywhere else), with a note.
+    assert main(["rename", str(files["multi"]), "-o", str(tmp_path / "old.tflite"), "--output", "detect:probs=scores", "--input", "detect:image=px"]) == 0
+    assert "is now --output-name" in capsys.readouterr().err
+    assert Interpreter(model_path=str(tmp_path / "old.tflite")).get_signature_list()["detect"]["outputs"] == ["box", "scores"]
 
 
 def test_cli_errors_exit_2(files, tmp_path, capsys):

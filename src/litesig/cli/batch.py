@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
-import io
 import json
 import os
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +27,8 @@ CACHE = ".litesig-batch.json"
 MAX_JOBS = 10_000
 
 
-def add_batch(command: Command) -> None:
+def add_batch(command: Command, entry: Callable[[list[str], str], tuple[int, str, float]]) -> None:
+    """`entry(argv, cwd)` runs one litesig command in a worker and returns (exit code, its stdout, seconds): main's."""
     p = command("batch", "convert and prove many models from one manifest, in parallel workers, skipping what did not change",
                 cmd_batch,
                 "examples:\n  litesig batch zoo.toml\n  litesig batch zoo.toml --jobs 2 --junit report.xml --json\n\n"
@@ -46,6 +44,7 @@ def add_batch(command: Command) -> None:
                    help="run the jobs as Ray tasks: on a local Ray instance, or the cluster at ADDRESS (e.g. ray://head:10001), "
                         "whose workers must see the manifest's folder at the same path; needs the `scale` extra")
     p.add_argument("-f", "--force", action="store_true", help="redo every job and overwrite outputs")
+    p.set_defaults(entry=entry)
     common(p)
 
 
@@ -139,10 +138,8 @@ def _file(path: Path, h: Any) -> None:
 def _versions() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    from .. import __version__
-
-    out = [f"litesig {__version__}"]
-    for package in ("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer"):
+    out = []
+    for package in ("litesig", "tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "ai-edge-quantizer"):
         with contextlib.suppress(PackageNotFoundError):
             out.append(f"{package} {version(package)}")
     return ", ".join(out)
@@ -150,6 +147,8 @@ def _versions() -> str:
 
 def job_key(job: Job, root: Path, versions: str) -> str:
     """What the job's output depends on; a changed byte anywhere changes the key."""
+    import hashlib
+
     h = hashlib.sha256(versions.encode() + b"\0" + json.dumps([job.source, job.output, *job.args]).encode())
     named = [job.source, *job.args]
     source = root / job.source
@@ -170,25 +169,11 @@ def job_key(job: Job, root: Path, versions: str) -> str:
 def _output_digest(path: Path) -> str | None:
     if not path.is_file():
         return None
+    import hashlib
+
     h = hashlib.sha256()
     _file(path, h)
     return h.hexdigest()
-
-
-def run_job(argv: list[str], cwd: str) -> tuple[int, str, float]:
-    """In a worker: `litesig ARGV` with stdout captured (convert's --json); TensorFlow stays imported between jobs."""
-    from .main import main
-
-    os.chdir(cwd)
-    out, err = io.StringIO(), io.StringIO()
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as e:  # argparse: a bad flag in args
-            code = e.code if isinstance(e.code, int) else 2
-    text = out.getvalue().strip() or err.getvalue().strip()
-    return code, text, time.perf_counter() - start
 
 
 def _outcome(job: Job, code: int, text: str, seconds: float) -> Outcome:
@@ -205,19 +190,20 @@ def _outcome(job: Job, code: int, text: str, seconds: float) -> Outcome:
     return Outcome(job.name, job.output, "failed", seconds, code, message)
 
 
-def _pool(jobs: int, ray_address: str | None) -> Any:
+def _pool(jobs: int, ray_address: str | None, entry: Callable[..., Any]) -> Any:
     """An executor with submit(fn, *args) -> future: worker processes here, or Ray tasks."""
-    if ray_address is None:
+    if ray_address is None:  # imported here: every litesig command imports this module, few run a batch
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
-    return _RayPool(jobs, ray_address)
+    return _RayPool(jobs, ray_address, entry)
 
 
 class _RayPool:
     """Ray tasks behind the executor interface; Ray reuses its worker processes, so each imports TensorFlow once."""
 
-    def __init__(self, jobs: int, address: str):
+    def __init__(self, jobs: int, address: str, entry: Callable[..., Any]):
         try:
             import ray
         except ImportError:
@@ -232,7 +218,7 @@ class _RayPool:
             else:
                 options["address"] = address
             ray.init(**options)
-        self._task = ray.remote(num_cpus=1, max_retries=0)(run_job)
+        self._task = ray.remote(num_cpus=1, max_retries=0)(entry)
 
     def submit(self, fn: Any, *args: Any) -> Any:
         return self._task.remote(*args).future()
@@ -244,8 +230,11 @@ class _RayPool:
         self._ray.shutdown()
 
 
-def run_batch(manifest: Path, *, jobs: int, force: bool, say: Any, ray_address: str | None = None) -> list[Outcome]:
+def run_batch(manifest: Path, *, jobs: int, force: bool, say: Any, entry: Callable[[list[str], str], tuple[int, str, float]],
+              ray_address: str | None = None) -> list[Outcome]:
     """Every job of the manifest; skipped where unchanged; one failure does not stop the others."""
+    from concurrent.futures import as_completed
+
     todo = load_manifest(manifest)
     root = manifest.parent.resolve()
     cache_path = root / CACHE
@@ -266,8 +255,8 @@ def run_batch(manifest: Path, *, jobs: int, force: bool, say: Any, ray_address: 
     if pending:
         where = f"Ray ({ray_address})" if ray_address else f"{min(jobs, len(pending))} worker(s)"
         say(f"{len(pending)} of {len(todo)} job(s) to run on {where}; {len(todo) - len(pending)} unchanged")
-        with _pool(max(1, min(jobs, len(pending))), ray_address) as pool:
-            futures = {pool.submit(run_job, job.argv(force=True), str(root)): (i, job, key) for i, job, key in pending}
+        with _pool(max(1, min(jobs, len(pending))), ray_address, entry) as pool:
+            futures = {pool.submit(entry, job.argv(force=True), str(root)): (i, job, key) for i, job, key in pending}
             for future in as_completed(futures):
                 i, job, key = futures[future]
                 try:
@@ -317,7 +306,7 @@ def cmd_batch(args: argparse.Namespace, ui: Ui) -> int:
 
         check_writable(args.junit, force=True, inputs=[manifest])
     with ui.progress() as progress:
-        outcomes = run_batch(manifest, jobs=args.jobs, force=args.force, say=progress, ray_address=args.ray)
+        outcomes = run_batch(manifest, jobs=args.jobs, force=args.force, say=progress, entry=args.entry, ray_address=args.ray)
     if args.junit:
         from .._io import write_atomic
 

@@ -12,7 +12,7 @@ from .ui import Command, Ui, common, csv, parse_renames
 def add_rename(command: Command) -> None:
     p = command("rename", "rename signatures, inputs and outputs in a .tflite without reconverting (weights untouched)", cmd_rename,
                 "examples:\n  litesig rename model.tflite -o renamed.tflite --signature serving_default=classify \\\n"
-                "      --input classify:input_layer=image --output classify:output_0=probs\n"
+                "      --input-name classify:input_layer=image --output-name classify:output_0=probs\n"
                 "  litesig rename model.tflite -o renamed.tflite --map names.toml\n"
                 "  litesig rename model.tflite --in-place --signature serving_default=classify\n"
                 "  litesig rename old.tflite -o new.tflite --add-signature classify --inputs image --outputs probs\n\n"
@@ -22,9 +22,11 @@ def add_rename(command: Command) -> None:
     p.add_argument("-o", dest="output_file", metavar="FILE", help="the .tflite to write")
     p.add_argument("--in-place", action="store_true", help="replace the model file (atomically)")
     p.add_argument("--signature", action="append", default=[], metavar="OLD=NEW", help="rename a signature (repeatable)")
-    p.add_argument("--input", action="append", default=[], metavar="[SIG:]OLD=NEW", help="rename an input (repeatable)")
-    p.add_argument("--output", dest="output_renames", action="append", default=[], metavar="[SIG:]OLD=NEW",
+    p.add_argument("--input-name", "--input", dest="input", action="append", default=[], metavar="[SIG:]OLD=NEW",
+                   help="rename an input (repeatable)")
+    p.add_argument("--output-name", dest="output_renames", action="append", default=[], metavar="[SIG:]OLD=NEW",
                    help="rename an output (repeatable); the file to write is -o")
+    p.add_argument("--output", dest="output_renames_old", action="append", default=[], help=argparse.SUPPRESS)  # the old spelling
     p.add_argument("--map", help="a TOML file of renames (see below)")
     p.add_argument("--tensor-names", action="store_true", help="also rename the tensors behind renamed inputs/outputs to '<signature>_<name>:0'")
     p.add_argument("--add-signature", metavar="NAME", help="add a signature to a file that has none, over its main subgraph")
@@ -65,7 +67,10 @@ def cmd_rename(args: argparse.Namespace, ui: Ui) -> int:
         problems: list[Problem] = []
         signatures = parse_renames(args.signature, "--signature", problems, scoped=False)
         inputs = parse_renames(args.input, "--input", problems, scoped=True)
-        outputs = parse_renames(args.output_renames, "--output", problems, scoped=True)
+        outputs = parse_renames(args.output_renames, "--output-name", problems, scoped=True)
+        if args.output_renames_old:  # before --output-name; everywhere else --output is the file written
+            outputs.update(parse_renames(args.output_renames_old, "--output", problems, scoped=True))
+            ui.status("note: rename --output OLD=NEW is now --output-name OLD=NEW (-o/--output names the file written everywhere else)")
         if problems:
             raise InvalidInput("rename", problems)
         if args.map:

@@ -57,7 +57,29 @@ def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     edit.add_merge(command)
     quantize.add_quantize(command)
     metadata.add_metadata(command)
-    batch.add_batch(command)
+    batch.add_batch(command, run_captured)
     codegen.add_codegen(command)
     convert.add_demo(command)
     return parser
+
+
+def run_captured(argv: list[str], cwd: str) -> tuple[int, str, float]:
+    """One command as `batch` runs it in a worker: in `cwd`, stdout captured (the command's --json), timed.
+
+    The worker process stays alive between jobs, so TensorFlow is imported once per worker.
+    """
+    import contextlib
+    import io
+    import os
+    import time
+
+    os.chdir(cwd)
+    out, err = io.StringIO(), io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse: a bad flag in a job's args
+            code = e.code if isinstance(e.code, int) else 2
+    text = out.getvalue().strip() or err.getvalue().strip()
+    return code, text, time.perf_counter() - start

@@ -197,6 +197,11 @@ def convert(
                 + "\n  - ".join(report.failures()[:10]),
                 report,
             )
+    metadata = next((s.metadata for s in spec.signatures if s.metadata is not None), None)
+    if metadata is not None:  # [signatures.NAME.metadata]: what `litesig metadata` writes, on the proven bytes
+        from ..tflite.metadata import add_metadata
+
+        content = add_metadata(content, metadata, spec.source)
     write_atomic(out_path, content, replace=force)  # without force, a file created meanwhile is not overwritten
     notes = list(spec.notes) + _notes(content, options) + traced.notes + order_notes + target_notes
     if report is not None:

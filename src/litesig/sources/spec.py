@@ -27,7 +27,7 @@ from typing import Any
 from .._names import name_problem
 from .._io import source_problem
 from .._toml import read_toml
-from ..errors import InvalidInput, Problem
+from ..errors import InvalidInput, LitesigError, Problem
 
 CONVERTER_MODES = ("none", "float16", "dynamic-int8", "int8")  # the TFLite converter's own
 QUANTIZER_MODES = ("weight-only-int8", "weight-only-int4", "dynamic-int4", "blockwise-int4", "static-int8", "static-int16")  # ai-edge-quantizer
@@ -78,6 +78,7 @@ class SignatureSpec:
     inputs: tuple[InputSpec, ...]
     outputs: tuple[OutputRef, ...]
     io_dtype: str | None = None  # default for every input and output (float32 = keep float)
+    metadata: Any = None  # [signatures.NAME.metadata]: a tflite.metadata.ModelMetadata convert writes into the file
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def spec_from_dict(data: Mapping[str, Any], *, base_dir: str | os.PathLike[str] 
     _unknown_keys(data, {"models", "signatures", "convert", "verify"}, "", problems)
 
     models = _parse_models(data.get("models"), base, problems)
-    signatures = _parse_signatures(data.get("signatures"), models, problems)
+    signatures = _parse_signatures(data.get("signatures"), models, problems, base)
     options = _parse_options(data.get("convert", {}), base, problems, data.get("verify", {}))
     if problems:
         raise InvalidInput(source, problems)
@@ -210,7 +211,8 @@ def _parse_models(raw: Any, base: Path, problems: list[Problem]) -> dict[str, Mo
     return models
 
 
-def _parse_signatures(raw: Any, models: Mapping[str, ModelSource], problems: list[Problem]) -> tuple[SignatureSpec, ...]:
+def _parse_signatures(raw: Any, models: Mapping[str, ModelSource], problems: list[Problem],
+                      base: Path = Path(".")) -> tuple[SignatureSpec, ...]:
     if not isinstance(raw, Mapping) or not raw:
         problems.append(Problem("signatures", "expected at least one [signatures.<name>.inputs] and [signatures.<name>.outputs]"))
         return ()
@@ -223,13 +225,70 @@ def _parse_signatures(raw: Any, models: Mapping[str, ModelSource], problems: lis
         if not isinstance(body, Mapping):
             problems.append(Problem(where, "expected a table with `inputs` and `outputs`"))
             continue
-        _unknown_keys(body, {"inputs", "outputs", "io_dtype"}, where, problems)
+        _unknown_keys(body, {"inputs", "outputs", "io_dtype", "metadata"}, where, problems)
         io_dtype = _io_dtype(body, where, problems)
         inputs = _parse_inputs(body.get("inputs"), f"{where}.inputs", problems)
         input_names = {i.name for i in inputs}
         outputs = _parse_outputs(body.get("outputs"), f"{where}.outputs", models, input_names, problems)
-        signatures.append(SignatureSpec(name=sig_name, inputs=tuple(inputs), outputs=tuple(outputs), io_dtype=io_dtype))
+        metadata = _parse_metadata(body["metadata"], f"{where}.metadata", base, problems) if "metadata" in body else None
+        signatures.append(SignatureSpec(name=sig_name, inputs=tuple(inputs), outputs=tuple(outputs), io_dtype=io_dtype,
+                                        metadata=metadata))
+    if sum(s.metadata is not None for s in signatures) and len(signatures) > 1:
+        problems.append(Problem("signatures", "metadata is for MediaPipe Tasks, which run a file of one signature: "
+                                              "write it in a spec of one signature"))
     return tuple(signatures)
+
+
+_METADATA_TEXT = ("name", "description", "version", "author", "license", "color_space", "labels")
+
+
+def _parse_metadata(raw: Any, where: str, base: Path, problems: list[Problem]) -> Any:
+    """[signatures.NAME.metadata]: what `litesig metadata` takes, as keys (labels: a file relative to the spec)."""
+    from ..tflite.metadata import COLOR_SPACES, ModelMetadata
+
+    if not isinstance(raw, Mapping):
+        problems.append(Problem(where, "expected a table (name, description, version, author, license, mean, std, "
+                                       "color_space, labels, score_threshold)"))
+        return None
+    _unknown_keys(raw, {*_METADATA_TEXT, "mean", "std", "score_threshold"}, where, problems)
+    for key in _METADATA_TEXT:
+        if key in raw and not isinstance(raw[key], str):
+            problems.append(Problem(f"{where}.{key}", "expected a string"))
+            return None
+    numbers: dict[str, tuple[float, ...]] = {}
+    for key in ("mean", "std"):
+        value = raw.get(key, [])
+        values = [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            problems.append(Problem(f"{where}.{key}", "expected a number or a list of numbers (one per channel)"))
+            return None
+        numbers[key] = tuple(float(v) for v in values)
+    threshold = raw.get("score_threshold")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))):
+        problems.append(Problem(f"{where}.score_threshold", "expected a number"))
+        return None
+    color = raw.get("color_space", "rgb")
+    if color not in COLOR_SPACES:
+        problems.append(Problem(f"{where}.color_space", f"{color!r}; expected one of {', '.join(COLOR_SPACES)}"))
+        return None
+    labels: tuple[str, ...] = ()
+    if "labels" in raw:
+        from .._io import read_text
+        from .._limits import max_text_bytes
+
+        path = base / raw["labels"]
+        try:
+            lines = read_text(path, max_text_bytes(), "labels file").split("\n")
+        except (OSError, UnicodeDecodeError, LitesigError) as e:
+            problems.append(Problem(f"{where}.labels", f"{path}: cannot read it as UTF-8 text ({e})"))
+            return None
+        labels = tuple(line.rstrip("\r") for line in (lines[:-1] if lines and lines[-1] == "" else lines))
+        if not labels or any(not label.strip() for label in labels):
+            problems.append(Problem(f"{where}.labels", f"{path}: one non-empty label per line"))
+            return None
+    return ModelMetadata(name=raw.get("name"), description=raw.get("description"), version=raw.get("version"),
+                         author=raw.get("author"), license=raw.get("license"), mean=numbers["mean"], std=numbers["std"],
+                         color_space=color, labels=labels, score_threshold=None if threshold is None else float(threshold))
 
 
 def _parse_inputs(raw: Any, where: str, problems: list[Problem]) -> list[InputSpec]:

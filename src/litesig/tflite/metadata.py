@@ -75,24 +75,32 @@ def write_metadata(model: str | os.PathLike[str], output: str | os.PathLike[str]
     from .validate import validate
 
     validate(parsed, str(source))
-    sg, tensors = _main_subgraph(parsed, str(source))
-    image_index = tensors.inputs[0] if tensors.inputs else None
-    problems = _problems(parsed, meta, str(source))
+    data = add_metadata(content, meta, str(source), parsed)
+    written = write_atomic(output, data, replace=force)
+    sg = parsed.subgraphs[0]
+    image, out = sg.tensors[sg.inputs[0]], sg.tensors[sg.outputs[0]]
+    notes = [] if meta.labels else ["no --labels: MediaPipe's classifiers name categories by index only"]
+    return MetadataResult(written, len(data), image.name, out.name, out.shape[-1] if out.shape else 0, notes)
+
+
+def add_metadata(content: bytes, meta: ModelMetadata, source: str, parsed: fb.Model | None = None) -> bytes:
+    """The model's bytes with the metadata (and labels zip): what `write_metadata` writes, for convert's spec table too.
+
+    Raises:
+        InvalidInput: what MediaPipe Tasks would refuse, or counts that do not match (all listed).
+    """
+    parsed = parsed or fb.parse(content)
+    _main_subgraph(parsed, source)
+    problems = _problems(parsed, meta, source)
     if problems:
-        raise InvalidInput(str(source), problems)
-    assert image_index is not None
-    image = sg.tensors[image_index]
-    out = sg.tensors[sg.outputs[0]]
-    metadata = _metadata_flatbuffer(meta, sg, image.shape)
-    packed = _with_metadata(content, metadata)
-    data = io.BytesIO(packed)
+        raise InvalidInput(source, problems)
+    sg = parsed.subgraphs[0]
+    data = io.BytesIO(_with_metadata(content, _metadata_flatbuffer(meta, sg, sg.tensors[sg.inputs[0]].shape)))
     if meta.labels:
         data.seek(0, io.SEEK_END)
         with zipfile.ZipFile(data, "a", compression=zipfile.ZIP_STORED) as zf:  # appended, as TFLite Support does
             zf.writestr(LABELS_FILE, "".join(f"{label}\n" for label in meta.labels))
-    written = write_atomic(output, data.getvalue(), replace=force)
-    notes = [] if meta.labels else ["no --labels: MediaPipe's classifiers name categories by index only"]
-    return MetadataResult(written, len(data.getvalue()), image.name, out.name, out.shape[-1] if out.shape else 0, notes)
+    return data.getvalue()
 
 
 @dataclass(frozen=True)
@@ -196,7 +204,12 @@ def _metadata_flatbuffer(meta: ModelMetadata, sg: fb.SubGraph, shape: tuple[int,
     image_content = table([(0, "b", _CONTENT_IMAGE), (1, "o", image_props)])
     units = []
     if meta.mean and meta.std:
-        norm = table([(0, "o", floats(meta.mean)), (1, "o", floats(meta.std))])
+        # MediaPipe refuses mean and std of different lengths ("expected mean and std of same dimension"): a single
+        # value beside per-channel ones is repeated for each channel.
+        width = max(len(meta.mean), len(meta.std))
+        mean = list(meta.mean) * width if len(meta.mean) == 1 else list(meta.mean)
+        std = list(meta.std) * width if len(meta.std) == 1 else list(meta.std)
+        norm = table([(0, "o", floats(mean)), (1, "o", floats(std))])
         units.append(table([(0, "b", _NORMALIZATION), (1, "o", norm)]))
     stats = None
     if meta.mean and meta.std:
