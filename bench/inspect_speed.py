@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _proc import GNU_TIME, measure  # noqa: E402
+from _proc import GNU_TIME, compile_bytecode, measure  # noqa: E402
 
 HERE = Path(__file__).parent
 MODELS = HERE / "results" / "models"
@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--out", default=str(HERE / "results" / "inspect_speed.json"))
     args = parser.parse_args()
+    compile_bytecode()
 
     models = {"1MB": build("small_1mb", 256, 4), "200MB": build("large_200mb", 4096, 3)}
     py = sys.executable

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _proc import measure  # noqa: E402
+from _proc import compile_bytecode, measure  # noqa: E402
 from inspect_speed import build  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", default=str(HERE / "results" / "rename_speed.json"))
     args = parser.parse_args()
+    compile_bytecode()
     model = build("large_200mb", 4096, 3)
     rows = {}
     with tempfile.TemporaryDirectory(dir=HERE / "results") as tmp:

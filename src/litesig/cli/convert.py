@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..sources.spec import IO_DTYPES, OPTIMIZE_MODES
+from ..sources.choices import IO_DTYPES, OPTIMIZE_MODES
 from .ui import Command, Ui, common, csv, parse_map, parse_shapes
 
 

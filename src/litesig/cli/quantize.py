@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..sources.spec import IO_DTYPES, QUANTIZER_MODES  # not conversion.quantizer: building the parser imports no numpy
+from ..sources.choices import IO_DTYPES, QUANTIZER_MODES  # building the parser imports no numpy, no spec parser
 from ._terminal import for_terminal
 from .ui import HELP_TARGET, Command, Ui, common
 

@@ -29,12 +29,7 @@ from .._io import source_problem
 from .._toml import read_toml
 from ..errors import InvalidInput, LitesigError, Problem
 
-CONVERTER_MODES = ("none", "float16", "dynamic-int8", "int8")  # the TFLite converter's own
-QUANTIZER_MODES = ("weight-only-int8", "weight-only-int4", "dynamic-int4", "blockwise-int4", "static-int8", "static-int16")  # ai-edge-quantizer
-OPTIMIZE_MODES = CONVERTER_MODES + QUANTIZER_MODES
-IO_DTYPES = ("int8", "uint8", "int16", "float32")
-TARGETS = ("gpu", "compiled", "web")  # convert --target: LiteRT 2's CompiledModel on the GPU accelerator / the CPU; LiteRT.js
-FIXED_SHAPE_TARGETS = ("gpu", "web")  # runtimes that take no dynamic dim: convert --target fixes each -1 to 1
+from .choices import CONVERTER_MODES, FIXED_SHAPE_TARGETS, IO_DTYPES, OPTIMIZE_MODES, QUANTIZER_MODES, TARGETS  # noqa: F401 (re-exported)
 DTYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "int32", "int64", "bool")
 
 _REF = re.compile(r"^(?P<model>[^.\[\]]+)(?:\.(?P<name>[^\[\]]+)|\[(?P<index>\d+)\])?$")
