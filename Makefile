@@ -25,7 +25,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PIP) install --quiet -c constraints.txt -e '.[lint]'
-	$(VENV)/bin/ruff check src tests bench tools
+	$(VENV)/bin/ruff check src tests bench tools examples
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
