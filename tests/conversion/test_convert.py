@@ -300,3 +300,18 @@ def test_without_tensorflow_convert_names_the_extra(tmp_path):
     assert proc.returncode == 2
     assert "needs tensorflow, which is not installed. Install it with: pip install 'litesig[convert]'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_python_callers_see_argument_names_the_cli_sees_flags(models_dir, tmp_path, capsys):
+    """From Python a problem names the argument (input_names), from the CLI the flag (--input-names)."""
+    from litesig.cli.main import main
+
+    with pytest.raises(litesig.InvalidInput) as raised:
+        litesig.convert(models_dir / "listed.keras", tmp_path / "x.tflite", input_names=["a", "b"], optimize="fp16")
+    assert {p.where for p in raised.value.problems} >= {"optimize"} or {p.where for p in raised.value.problems} >= {"input_names"}
+    assert not any(p.where.startswith(("--", "options.")) for p in raised.value.problems)
+    with pytest.raises(litesig.InvalidInput) as raised:
+        litesig.convert(models_dir / "listed.keras", tmp_path / "x.tflite", input_names=["a", "b"])
+    assert [p.where for p in raised.value.problems] == ["input_names"]
+    assert main(["convert", str(models_dir / "listed.keras"), "-o", str(tmp_path / "x.tflite"), "--input-names", "a,b"]) == 2
+    assert "--input-names:" in capsys.readouterr().err

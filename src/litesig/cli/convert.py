@@ -78,7 +78,7 @@ def cmd_convert(args: argparse.Namespace, ui: Ui) -> int:
             input_map=parse_map(args.input_map, "--input-map") or None, output_map=parse_map(args.output_map, "--output-map") or None,
             code=args.code or None, verify_inputs=args.verify_inputs, dry_run=args.dry_run,
             input_dtype=args.input_dtype, output_dtype=args.output_dtype,
-            target_runtime=args.target_runtime, targets=args.targets, force=args.force, verify=args.verify, progress=progress,
+            target_runtime=args.target_runtime, targets=args.targets, force=args.force, verify=args.verify, progress=progress, _cli=True,
         )
     if ui.json_mode:
         ui.print_json(result.to_dict())

@@ -10,6 +10,7 @@ user calls them (verification) before anything is written.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -93,6 +94,39 @@ def convert(
         VerificationFailed: the converted model does not compute what the source does.
         TypeError: a keyword argument that is no option.
     """
+    from_cli = bool(keywords.pop("_cli", False))  # the CLI's messages name its flags; Python callers get argument names
+    try:
+        return _convert(source, output, options, flags=flags, dry_run=dry_run, force=force, verify=verify, tolerance=tolerance,
+                        progress=progress, **keywords)
+    except InvalidInput as e:
+        if from_cli:
+            raise
+        raise InvalidInput(e.source, [Problem(python_name(p.where), p.message) for p in e.problems]) from None
+
+
+_PYTHON_ARGUMENTS = {"input_shape": "input_shapes", "target": "targets", "verify_input": "verify_inputs"}
+
+
+def python_name(where: str) -> str:
+    """A problem's location as a Python caller wrote it: '--input-names' -> 'input_names', 'options.optimize' -> 'optimize'."""
+    where = where.removeprefix("options.")
+    return re.sub(r"--([a-z][a-z-]*)", lambda m: _PYTHON_ARGUMENTS.get(m[1].replace("-", "_"), m[1].replace("-", "_")), where)
+
+
+def _convert(
+    source: Spec | str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    options: ConvertOptions | None = None,
+    *,
+    flags: ModelFlags | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    verify: bool = True,
+    tolerance: Tolerance | None = None,
+    progress: Progress | None = None,
+    **keywords: Any,
+) -> ConvertResult:
+    """convert(), with messages that name the CLI's flags."""
     say = progress or (lambda _step: None)
     timings: dict[str, float] = {}
     out_path = check_writable(output, force=force or dry_run)
