@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[convert,quantize,scale,test]'
+	$(PIP) install --quiet -c constraints.txt -e '.[convert,quantize,scale,completion,test]'
 	# Test-only, installed without dependencies because they ask for the full `tensorflow`
 	# wheel (tensorflow-cpu provides the same module): tf-keras builds Keras 2 SavedModels;
 	# keras-hub (with the two modules its import needs) builds the real-world zoo's backbones.

@@ -153,3 +153,23 @@ def test_convert_map_typo_suggests_the_near_name(models_dir, tmp_path, capsys):
     out = tmp_path / "never.tflite"
     assert main(["convert", str(models_dir / "listed.keras"), "-o", str(out), "--output-map", "frist=a", "--dry-run"]) == 2
     assert "(did you mean 'first'?)" in capsys.readouterr().err
+
+
+def test_shell_completion_answers_commands_and_flags(tmp_path):
+    """argcomplete (extra `completion`), as bash asks it: the real console script, the shell's variables."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("litesig")
+    answers = {}
+    for line in ("litesig ver", "litesig verify m.tflite --o", "litesig metadata m.tflite --la"):
+        out = tmp_path / "completions.txt"
+        env = {**os.environ, "_ARGCOMPLETE": "1", "COMP_LINE": line, "COMP_POINT": str(len(line)),
+               "_ARGCOMPLETE_STDOUT_FILENAME": str(out)}
+        proc = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        answers[line] = out.read_text().replace("\x0b", " ").split()
+    assert answers == {"litesig ver": ["verify"], "litesig verify m.tflite --o": ["--on"],
+                       "litesig metadata m.tflite --la": ["--labels"]}

@@ -7,6 +7,7 @@ refusal); 2 bad input (spec, flags, files), with every problem listed.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,12 @@ from .ui import Ui, report_error
 def main(argv: Sequence[str] | None = None, prog: str = "litesig") -> int:
     """Run the CLI; return the exit code."""
     parser = build_parser(prog)
+    if argv is None and "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (argcomplete, extra `completion`)
+        try:
+            import argcomplete
+        except ImportError:
+            return 1
+        argcomplete.autocomplete(parser)  # answers and exits
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
