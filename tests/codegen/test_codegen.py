@@ -16,7 +16,7 @@ from litesig.codegen import generate_code
 from litesig.errors import LitesigError, SignatureNotFound
 
 STUBS = Path(__file__).parent / "stubs"
-MODELS = ["seed", "coder", "multi", "embed", "int8_io"]
+MODELS = ["seed", "coder", "multi", "embed", "int8_io", "fixed"]
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,9 @@ def models(converted, models_dir, tmp_path_factory, tf, keras):
     conv.inference_output_type = tf.int8
     (d / "int8_io.tflite").write_bytes(conv.convert())
     out["int8_io"] = d / "int8_io.tflite"
+    # Fixed shapes: Kotlin gets the ByteBuffer form too.
+    out["fixed"] = litesig.convert(models_dir / "listed.keras", d / "fixed.tflite", signature="embed",
+                                   input_shapes={"features": [1, 5]}).path
     return out
 
 
@@ -109,6 +112,10 @@ def test_kotlin_compiles(models, tmp_path):
     proc = subprocess.run(["kotlinc", "-Werror", "-cp", str(tmp_path / "stubs"), "-d", str(tmp_path / "out"), *sources],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    fixed = (tmp_path / "fixed" / "FixedRunners.kt").read_text()
+    assert "fun runBuffers(features: ByteBuffer): Outputs" in fixed and "checkBuffer(features, 20, EMBED_FEATURES)" in fixed
+    assert "val interpreter = Interpreter(buffer)" in fixed  # the usage comment
+    assert "runBuffers" not in (tmp_path / "seed" / "SeedRunners.kt").read_text()  # a dynamic batch: arrays only
 
 
 def test_package_must_be_a_package_name(models, capsys):

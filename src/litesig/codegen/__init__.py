@@ -46,6 +46,7 @@ _TYPES = {
 # dtype -> the TensorBuffer write/read suffix of LiteRT's Kotlin CompiledModel API (writeFloat, readInt8, ...);
 # uint8 travels as the same bytes through writeInt8/readInt8. int16 has no TensorBuffer method.
 _BUFFER_SUFFIX = {"float32": "Float", "int32": "Int", "int64": "Long", "int8": "Int8", "uint8": "Int8", "bool": "Boolean"}
+_ITEMSIZE = {"float32": 4, "int32": 4, "int64": 8, "int16": 2, "int8": 1, "uint8": 1, "bool": 1}
 _QRANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 
 
@@ -86,6 +87,7 @@ class Tensor:
     flat_count: int  # elements of a CompiledModel buffer: the product of stored_shape
     buffer_suffix: str  # TensorBuffer.write<suffix>/read<suffix> ("" when the CompiledModel API has none)
     ts_array: str  # TypeScript: the typed array LiteRT.js takes and gives ("" for dtypes it has none for)
+    nbytes: int = 0  # bytes of the stored shape: a ByteBuffer input's capacity
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class Signature:
     outputs: list[Tensor]
     params: list[str]  # dynamic-dim parameters other than batch, in order
     batch_from: str | None  # the identifier of the input whose first dim gives the batch, when it is dynamic
+    fixed: bool = False  # every input's shape is fixed: a ByteBuffer form can be offered
 
 
 def generate_code(model: str | os.PathLike[str] | bytes, lang: str, *, signature: str | None = None,
@@ -289,6 +292,7 @@ def _signature(info: ModelInfo, key: str, index: int, lang: str, class_name: str
                                stored[(sig.subgraph, t.index)], compiled))
     return Signature(key=key, lit=names.literal(lang, key), doc=names.comment_text(key), index=index,
                      class_name=class_name, method=method, const=const, inputs=inputs, outputs=outputs, params=params,
+                     fixed=all(-1 not in t.shape for t in inputs),
                      batch_from=idents[batch_input] if batch_input is not None else None)
 
 
@@ -335,6 +339,7 @@ def _tensor(t: TensorInfo, index: int, ident: str, shape_ident: str, dims: list[
         quantize=quantize, dequantize=dequantize, stored_shape=list(stored_shape),
         flat_count=math.prod(max(d, 0) for d in stored_shape), buffer_suffix=_BUFFER_SUFFIX.get(t.dtype, ""),
         ts_array=_TS_ARRAYS.get(t.dtype, ""),
+        nbytes=math.prod(max(d, 0) for d in stored_shape) * _ITEMSIZE[t.dtype],
     )
 
 
