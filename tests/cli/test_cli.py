@@ -173,3 +173,17 @@ def test_shell_completion_answers_commands_and_flags(tmp_path):
         answers[line] = out.read_text().replace("\x0b", " ").split()
     assert answers == {"litesig ver": ["verify"], "litesig verify m.tflite --o": ["--on"],
                        "litesig metadata m.tflite --la": ["--labels"]}
+
+
+def test_a_flag_mistake_is_one_line_with_a_suggestion_not_a_usage_dump(capsys):
+    import pytest
+
+    from litesig.cli.main import main
+
+    for argv, hint in ((["convert", "m.keras", "-o", "m.tflite", "--optimize", "fp16"], "did you mean 'float16'?"),
+                       (["convrt", "m.keras"], "did you mean 'convert'?")):
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        err = capsys.readouterr().err
+        assert stopped.value.code == 2 and "usage:" not in err and len(err.strip().splitlines()) <= 2, err
+        assert hint in err and "--help" in err

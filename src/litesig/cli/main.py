@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import LitesigError
 from . import batch, codegen, convert, edit, metadata, model, quantize, verify
@@ -39,16 +39,39 @@ def main(argv: Sequence[str] | None = None, prog: str = "litesig") -> int:
         return 130
 
 
+_SYNONYMS = {"fp16": "float16", "half": "float16", "f16": "float16", "fp32": "none", "float32": "none", "dynamic": "dynamic-int8",
+             "int8-dynamic": "dynamic-int8", "full-int8": "int8", "int4": "weight-only-int4", "js": "web", "webgpu": "web-gpu"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """A command's parser whose mistakes are one line and a pointer to --help, not a usage dump of every flag."""
+
+    def error(self, message: str) -> NoReturn:
+        import re
+
+        from ..errors import did_you_mean
+
+        hint = ""
+        choice = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if choice:
+            options = [o.strip().strip("'") for o in choice[3].split(",")]
+            hint = did_you_mean(choice[2], options)
+            if not hint and _SYNONYMS.get(choice[2].lower()) in options:
+                hint = f" (did you mean {_SYNONYMS[choice[2].lower()]!r}?)"
+            message = f"argument {choice[1]}: {choice[2]!r} is not one of {', '.join(options)}"
+        self.exit(2, f"{self.prog}: error: {message}{hint}\n(see `{self.prog} --help`)\n")
+
+
 def build_parser(prog: str = "litesig") -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog,
         description="Convert TensorFlow SavedModels and Keras models to .tflite with the signatures you name, and prove they work.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, help: str, handler: Any, epilog: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)

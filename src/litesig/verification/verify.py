@@ -82,7 +82,10 @@ def verify(
     if unknown:
         from ..errors import InvalidInput, Problem
 
-        raise InvalidInput("verify", [Problem("--on", f"unknown runtime {r!r}; expected one of {', '.join(RUNTIMES)}") for r in unknown])
+        from ..errors import did_you_mean
+
+        raise InvalidInput("verify", [Problem("--on", f"unknown runtime {r!r}; expected one of {', '.join(RUNTIMES)}"
+                                                      f"{did_you_mean(r, RUNTIMES)}") for r in unknown])
     runner = Runner(model)
     signatures = [runner.resolve(signature)] if signature else runner.signatures
     if not signatures:
