@@ -187,3 +187,15 @@ def test_a_flag_mistake_is_one_line_with_a_suggestion_not_a_usage_dump(capsys):
         err = capsys.readouterr().err
         assert stopped.value.code == 2 and "usage:" not in err and len(err.strip().splitlines()) <= 2, err
         assert hint in err and "--help" in err
+
+
+def test_quiet_is_one_line(converted, tmp_path, capsys):
+    from litesig.cli.main import main
+
+    seed = str(converted["seed"])
+    for argv in (["inspect", seed, "-q"],
+                 ["rename", seed, "-o", str(tmp_path / "r.tflite"), "--signature", "sample_method_name=classify", "-q"],
+                 ["verify", seed, "--against", seed, "-q"]):
+        assert main(argv) == 0, argv
+        out = capsys.readouterr().out
+        assert len(out.strip().splitlines()) == 1, (argv, out)

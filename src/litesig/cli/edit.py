@@ -83,9 +83,10 @@ def cmd_rename(args: argparse.Namespace, ui: Ui) -> int:
     if ui.json_mode:
         ui.print_json({"path": str(result.path), "size_bytes": result.size_bytes, "changes": result.changes, "signatures": result.signatures})
         return 0
-    for change in result.changes:
-        ui.console.print(f"  {for_terminal(change, 2000)}")
-    ui.console.print(f"[green]wrote[/] {for_terminal(result.path)} ({result.size_bytes} bytes)")
+    if not ui.quiet:  # -q: the result line alone
+        for change in result.changes:
+            ui.console.print(f"  {for_terminal(change, 2000)}")
+    ui.console.print(f"[green]wrote[/] {for_terminal(result.path)} ({result.size_bytes:,} bytes, {len(result.changes)} change(s))")
     return 0
 
 

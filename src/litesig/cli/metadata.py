@@ -77,6 +77,6 @@ def cmd_metadata(args: argparse.Namespace, ui: Ui) -> int:
     size = f"{result.size_bytes / 1e6:.2f} MB" if result.size_bytes >= 1e6 else f"{result.size_bytes / 1e3:.1f} kB"
     ui.console.print(f"{escape(str(result.path))}: {size}; metadata for input {escape(result.input)!r}"
                      f" and output {escape(result.output)!r} ({result.classes} classes{', labelled' if labels else ''})")
-    for note in result.notes:
+    for note in result.notes if not ui.quiet else ():
         ui.console.print(f"note: {escape(note)}")
     return 0

@@ -58,6 +58,11 @@ def cmd_inspect(args: argparse.Namespace, ui: Ui) -> int:
         return code
     from . import render
 
+    if ui.quiet:  # -q: the summary line alone
+        refused = any(w.code == "refused" for w in info.warnings)
+        ui.console.print(f"{render.escape(info.path)}: {len(info.signatures)} signature(s) ({render.escape(', '.join(info.signatures))}), "
+                         f"{info.size_bytes:,} bytes, precision {info.precision}{', refused by run: see inspect without -q' if refused else ''}")
+        return code
     render.model_info(ui.console, info)
     return code
 
