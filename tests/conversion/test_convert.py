@@ -315,3 +315,24 @@ def test_python_callers_see_argument_names_the_cli_sees_flags(models_dir, tmp_pa
     assert [p.where for p in raised.value.problems] == ["input_names"]
     assert main(["convert", str(models_dir / "listed.keras"), "-o", str(tmp_path / "x.tflite"), "--input-names", "a,b"]) == 2
     assert "--input-names:" in capsys.readouterr().err
+
+
+def test_calibration_keys_of_a_spec_are_checked_before_tensorflow(models_dir, tmp_path):
+    """A spec names its inputs, so a calibration file without them is refused before TensorFlow loads (was ~5 s later);
+    the check reads only the .npz's member names. In a subprocess: the refusal must not have imported TensorFlow."""
+    import subprocess
+    import sys
+
+    np.savez(tmp_path / "wrong.npz", other=np.zeros((4, 128, 3), np.float32))
+    code = ("import sys, litesig\n"
+            "try:\n"
+            f"    litesig.convert({str(models_dir / 'litesig.toml')!r}, {str(tmp_path / 'x.tflite')!r}, optimize='int8', "
+            f"calibration={str(tmp_path / 'wrong.npz')!r})\n"
+            "except litesig.InvalidInput as e:\n"
+            "    print(e)\n"
+            "print('tensorflow' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1] == "False", proc.stdout + proc.stderr
+    assert "sample_method_name/x_input" in proc.stdout and "the file has: other" in proc.stdout
+    assert not (tmp_path / "x.tflite").exists()

@@ -148,6 +148,8 @@ def _convert(
     clash = None if dry_run else overwrites_input(out_path, [r for r in read if isinstance(r, (str, os.PathLike))])
     if clash:
         problems.append(Problem("output", f"{out_path} {clash}"))
+    if spec is not None and not problems:
+        problems += _calibration_keys(spec, options)
     if problems:
         raise InvalidInput(spec.source if spec else str(source), problems)
 
@@ -250,6 +252,31 @@ def _convert(
         notes=notes,
         wiring={p.name: p.wiring() for p in plans},
     )
+
+
+def _calibration_keys(spec: Spec, options: ConvertOptions) -> list[Problem]:
+    """A spec declares its signatures' input names: a calibration .npz without a key for one is refused before
+    TensorFlow loads (seconds sooner). Only the member names are read; the arrays are checked later, as always."""
+    import zipfile
+
+    from .quantizer import needs_calibration, uses_quantizer
+
+    path = options.calibration
+    calibrates = options.optimize == "int8" or (uses_quantizer(options.optimize, options.recipe)
+                                                and needs_calibration(options.optimize, options.recipe))
+    if path is None or not calibrates or Path(path).suffix.lower() != ".npz":
+        return []
+    from .._io import open_regular
+
+    try:
+        with open_regular(path) as f, zipfile.ZipFile(f) as zf:  # a FIFO or a device is refused, not waited on
+            keys = {n.removesuffix(".npy") for n in zf.namelist()}
+    except (OSError, LitesigError, zipfile.BadZipFile, ValueError):
+        return []  # unreadable: load_calibration says why, with the file's name
+    missing = [f"{sig.name}/{inp.name}" for sig in spec.signatures for inp in sig.inputs
+               if f"{sig.name}/{inp.name}" not in keys and inp.name not in keys]
+    return [Problem(f"convert.calibration ({m})", f"no array for this input in {path} (keys are \"<signature>/<input>\" or "
+                                                  f"\"<input>\"; the file has: {', '.join(sorted(keys)[:20]) or 'none'})") for m in missing]
 
 
 def _names(plans: Sequence[Plan]) -> dict[str, dict[str, list[str]]]:
