@@ -275,8 +275,8 @@ def _calibration_keys(spec: Spec, options: ConvertOptions) -> list[Problem]:
         return []  # unreadable: load_calibration says why, with the file's name
     missing = [f"{sig.name}/{inp.name}" for sig in spec.signatures for inp in sig.inputs
                if f"{sig.name}/{inp.name}" not in keys and inp.name not in keys]
-    return [Problem(f"convert.calibration ({m})", f"no array for this input in {path} (keys are \"<signature>/<input>\" or "
-                                                  f"\"<input>\"; the file has: {', '.join(sorted(keys)[:20]) or 'none'})") for m in missing]
+    return [Problem(m, f"no array for this input in {path} (keys are \"<signature>/<input>\" or \"<input>\"; the file has: "
+                       f"{', '.join(sorted(keys)[:20]) or 'none'})") for m in missing]
 
 
 def _names(plans: Sequence[Plan]) -> dict[str, dict[str, list[str]]]:
