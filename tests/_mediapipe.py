@@ -42,6 +42,11 @@ def mediapipe_models() -> dict[str, Path]:
 
 
 TASKS_VERSION = "1.2.2"
+# MediaPipe Tasks and what it pulls in, pinned (pip freeze of the venv the tests were written against).
+TASKS_PINS = ("mediapipe==1.2.2", "absl-py==2.5.1", "certifi==2026.10.19.post1", "cffi==2.1.1", "contourpy==1.3.3",
+              "cycler==0.12.1", "flatbuffers==25.12.19", "fonttools==4.68.0", "kiwisolver==1.5.1", "matplotlib==3.11.2",
+              "numpy==2.4.6", "opencv-contrib-python==5.1.0.95", "packaging==26.4", "pillow==13.0.0", "pycparser==3.12",
+              "pyparsing==3.3.3", "python-dateutil==4.0.0", "sounddevice==0.5.6", "tzdata==2026.6")
 
 
 def mediapipe_python() -> Path:
@@ -55,15 +60,16 @@ def mediapipe_python() -> Path:
     env = root / f"mediapipe-tasks-{TASKS_VERSION}"
     python = env / "bin" / "python"
     stamp = env / ".litesig-ready"
+    want = " ".join(TASKS_PINS)
     with _locked(root / f"{env.name}.lock"):
-        if stamp.is_file() and python.exists():
+        if stamp.is_file() and stamp.read_text() == want and python.exists():
             return python
         steps = [[sys.executable, "-m", "venv", "--clear", str(env)],
-                 [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"mediapipe=={TASKS_VERSION}"],
+                 [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *TASKS_PINS],
                  [str(python), "-c", "from mediapipe.tasks.python import vision"]]
         for cmd in steps:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
             if proc.returncode != 0:
                 pytest.fail(f"cannot set up MediaPipe Tasks {TASKS_VERSION} in {env}: {(proc.stderr or proc.stdout)[-1500:]}")
-        stamp.touch()
+        stamp.write_text(want)
     return python
