@@ -56,11 +56,12 @@ def java_str(text: str) -> str:
     return "".join(out)
 
 
-def kotlin_str(text: str) -> str:
-    r"""A Kotlin string literal for `text`: `$` escaped (no templates), everything else non-printable as `\uXXXX`."""
+def _u_escaped(text: str, backslashed: str) -> str:
+    r"""A double-quoted literal: the characters in `backslashed` after a backslash, printable ASCII as itself, everything
+    else as `\uXXXX` UTF-16 units (so no control, U+2028 or U+2029 can end a line or the literal)."""
     out = ['"']
     for ch in text:
-        if ch in '"\\$':
+        if ch in backslashed:
             out.append("\\" + ch)
         elif ch in _SAFE_ASCII:
             out.append(ch)
@@ -68,21 +69,17 @@ def kotlin_str(text: str) -> str:
             out.extend(f"\\u{unit:04x}" for unit in _utf16(ord(ch)))
     out.append('"')
     return "".join(out)
+
+
+def kotlin_str(text: str) -> str:
+    r"""A Kotlin string literal for `text`: `$` escaped (no templates), everything else non-printable as `\uXXXX`."""
+    return _u_escaped(text, '"\\$')
 
 
 def ts_str(text: str) -> str:
     r"""A TypeScript/JavaScript string literal for `text`: quote and backslash escaped, everything outside printable
     ASCII as `\uXXXX` UTF-16 units (so U+2028, U+2029 and controls never end a line or a literal)."""
-    out = ['"']
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch in _SAFE_ASCII:
-            out.append(ch)
-        else:
-            out.extend(f"\\u{unit:04x}" for unit in _utf16(ord(ch)))
-    out.append('"')
-    return "".join(out)
+    return _u_escaped(text, '"\\')
 
 
 def c_str(text: str) -> str:
