@@ -23,7 +23,7 @@ import numpy as np
 from .._io import captured_stderr
 from ..tflite import flatbuffer as fb
 from ..errors import LitesigError
-from .interpreter import Runner, TensorDetail
+from .interpreter import OnAnotherRuntime, Runner
 
 ACCELERATORS = ("cpu", "gpu")
 _REASONS = ("Couldn't load Vulkan", "No adapters found", "Failed to", "not supported", "Unsupported", "dynamic")
@@ -41,7 +41,7 @@ class RuntimeUnavailable(LitesigError):
     exit_code = 1
 
 
-class CompiledRunner:
+class CompiledRunner(OnAnotherRuntime):
     """A .tflite on LiteRT 2's CompiledModel, with the CPU or GPU accelerator; inputs and outputs by name."""
 
     def __init__(self, model: str | os.PathLike[str] | bytes, *, accelerator: str = "cpu", name: str | None = None,
@@ -84,19 +84,6 @@ class CompiledRunner:
             import gc
 
             gc.collect()
-
-    @property
-    def signatures(self) -> list[str]:
-        return self.reference.signatures
-
-    def resolve(self, signature: str | None) -> str:
-        return self.reference.resolve(signature)
-
-    def input_details(self, signature: str | None = None) -> dict[str, TensorDetail]:
-        return self.reference.input_details(signature)
-
-    def output_details(self, signature: str | None = None) -> dict[str, TensorDetail]:
-        return self.reference.output_details(signature)
 
     def run(self, inputs: Mapping[str, Any], *, signature: str | None = None, check: bool = True) -> dict[str, np.ndarray]:
         """Run one signature: dynamic dims resized to the arrays (CPU), buffers created, written and read by name."""

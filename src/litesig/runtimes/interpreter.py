@@ -186,6 +186,27 @@ def describe_inputs(details: Mapping[str, TensorDetail]) -> str:
     return ", ".join(f"{n} {d.dtype} {list(d.shape_signature)}" for n, d in details.items())
 
 
+class OnAnotherRuntime:
+    """For runners of another runtime (CompiledModel, LiteRT.js) that keep a `Runner` of the same file as `reference`:
+    the file's signatures, in file order, and the details of their inputs and outputs come from it, so verification
+    sees the same interface on every runtime."""
+
+    reference: Runner
+
+    @property
+    def signatures(self) -> list[str]:
+        return self.reference.signatures
+
+    def resolve(self, signature: str | None) -> str:
+        return self.reference.resolve(signature)
+
+    def input_details(self, signature: str | None = None) -> dict[str, TensorDetail]:
+        return self.reference.input_details(signature)
+
+    def output_details(self, signature: str | None = None) -> dict[str, TensorDetail]:
+        return self.reference.output_details(signature)
+
+
 def _signature_keys_in_file_order(model: fb.Model | None, interpreter: Any) -> list[str]:
     """LiteRT lists signatures alphabetically; the file's own order is what the author declared."""
     listed = list(interpreter.get_signature_list())  # one call: the list is cached (_isolate.cache_signature_list)

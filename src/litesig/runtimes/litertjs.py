@@ -31,7 +31,7 @@ import numpy as np
 from ..tflite.app_runtimes import WEB_DTYPES
 from ..errors import LitesigError
 from .compiled import RuntimeUnavailable
-from .interpreter import Runner, TensorDetail
+from .interpreter import OnAnotherRuntime, Runner
 from .legacy import _locked, cache_dir
 
 PACKAGE = Path(__file__).with_name("litertjs_node")
@@ -170,7 +170,7 @@ def label(where: str = "node", accelerator: str = "wasm") -> str:
     return f"LiteRT.js {VERSION} ({'WebGPU' if accelerator == 'webgpu' else 'wasm'}, {'Node' if where == 'node' else 'headless Chromium'})"
 
 
-class WebRunner:
+class WebRunner(OnAnotherRuntime):
     """A .tflite on LiteRT.js, in a Node child or a headless Chromium page; the `Runner` interface.
 
     Args:
@@ -245,19 +245,6 @@ class WebRunner:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def signatures(self) -> list[str]:
-        return self.reference.signatures
-
-    def resolve(self, signature: str | None) -> str:
-        return self.reference.resolve(signature)
-
-    def input_details(self, signature: str | None = None) -> dict[str, TensorDetail]:
-        return self.reference.input_details(signature)
-
-    def output_details(self, signature: str | None = None) -> dict[str, TensorDetail]:
-        return self.reference.output_details(signature)
 
     def run(self, inputs: Mapping[str, Any], *, signature: str | None = None, check: bool = True) -> dict[str, np.ndarray]:
         """Run one signature on LiteRT.js; inputs and outputs by name."""
