@@ -9,13 +9,14 @@ user calls them (verification) before anything is written.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 
 from .._io import check_writable, overwrites_input, source_problem, temp_dir_prefix, write_atomic
@@ -54,6 +55,37 @@ class ConvertResult:
                 "verification": self.verification.to_dict() if self.verification else None, "notes": self.notes}
 
 
+_PYTHON_ARGUMENTS = {"input_shape": "input_shapes", "target": "targets", "verify_input": "verify_inputs"}
+
+
+def python_name(where: str) -> str:
+    """A problem's location as a Python caller wrote it: '--input-names' -> 'input_names', 'options.optimize' -> 'optimize'."""
+    where = where.removeprefix("options.")
+    return re.sub(r"--([a-z][a-z-]*)", lambda m: _PYTHON_ARGUMENTS.get(m[1].replace("-", "_"), m[1].replace("-", "_")), where)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _argument_names(fn: Callable[P, R]) -> Callable[P, R]:
+    """Python callers get each problem named by the argument they wrote (`input_names`); the CLI passes `_cli=True`
+    and keeps its flags (`--input-names`), which is how problems are raised inside."""
+
+    @functools.wraps(fn)
+    def named(*args: P.args, **keywords: P.kwargs) -> R:
+        from_cli = bool(keywords.pop("_cli", False))
+        try:
+            return fn(*args, **keywords)
+        except InvalidInput as e:
+            if from_cli:
+                raise
+            raise InvalidInput(e.source, [Problem(python_name(p.where), p.message) for p in e.problems]) from None
+
+    return named
+
+
+@_argument_names
 def convert(
     source: Spec | str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -94,39 +126,6 @@ def convert(
         VerificationFailed: the converted model does not compute what the source does.
         TypeError: a keyword argument that is no option.
     """
-    from_cli = bool(keywords.pop("_cli", False))  # the CLI's messages name its flags; Python callers get argument names
-    try:
-        return _convert(source, output, options, flags=flags, dry_run=dry_run, force=force, verify=verify, tolerance=tolerance,
-                        progress=progress, **keywords)
-    except InvalidInput as e:
-        if from_cli:
-            raise
-        raise InvalidInput(e.source, [Problem(python_name(p.where), p.message) for p in e.problems]) from None
-
-
-_PYTHON_ARGUMENTS = {"input_shape": "input_shapes", "target": "targets", "verify_input": "verify_inputs"}
-
-
-def python_name(where: str) -> str:
-    """A problem's location as a Python caller wrote it: '--input-names' -> 'input_names', 'options.optimize' -> 'optimize'."""
-    where = where.removeprefix("options.")
-    return re.sub(r"--([a-z][a-z-]*)", lambda m: _PYTHON_ARGUMENTS.get(m[1].replace("-", "_"), m[1].replace("-", "_")), where)
-
-
-def _convert(
-    source: Spec | str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    options: ConvertOptions | None = None,
-    *,
-    flags: ModelFlags | None = None,
-    dry_run: bool = False,
-    force: bool = False,
-    verify: bool = True,
-    tolerance: Tolerance | None = None,
-    progress: Progress | None = None,
-    **keywords: Any,
-) -> ConvertResult:
-    """convert(), with messages that name the CLI's flags."""
     say = progress or (lambda _step: None)
     timings: dict[str, float] = {}
     out_path = check_writable(output, force=force or dry_run)
@@ -258,8 +257,6 @@ def _calibration_keys(spec: Spec, options: ConvertOptions) -> list[Problem]:
     """A spec declares its signatures' input names: a calibration .npz without a key for one is refused before
     TensorFlow loads (seconds sooner). Only the member names are read; the arrays are checked later, as always."""
     import zipfile
-
-    from .quantizer import needs_calibration, uses_quantizer
 
     path = options.calibration
     calibrates = options.optimize == "int8" or (uses_quantizer(options.optimize, options.recipe)
