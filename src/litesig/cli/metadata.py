@@ -45,7 +45,7 @@ def _numbers(flag: str, values: list[str], problems: list[Problem]) -> tuple[flo
 def cmd_metadata(args: argparse.Namespace, ui: Ui) -> int:
     from .._io import read_text, unreadable
     from .._limits import max_text_bytes
-    from ..tflite.metadata import ModelMetadata, write_metadata
+    from ..tflite.metadata import ModelMetadata, parse_labels, write_metadata
 
     problems: list[Problem] = []
     mean, std = _numbers("--mean", args.mean, problems), _numbers("--std", args.std, problems)
@@ -57,12 +57,9 @@ def cmd_metadata(args: argparse.Namespace, ui: Ui) -> int:
             raise unreadable(Path(args.labels), e) from None
         except UnicodeDecodeError:
             raise InvalidInput(args.labels, [Problem("", "not UTF-8 text")]) from None
-        labels = tuple(line.rstrip("\r") for line in text.split("\n"))
-        if labels and labels[-1] == "":
-            labels = labels[:-1]
-        if not labels or any(not label.strip() for label in labels):
-            problems.append(Problem("--labels", f"{args.labels}: one non-empty label per line (line "
-                                                f"{next((i + 1 for i, lb in enumerate(labels) if not lb.strip()), 1)} is empty)"))
+        labels, why = parse_labels(text)
+        if why:
+            problems.append(Problem("--labels", f"{args.labels}: {why}"))
     if problems:
         raise InvalidInput("metadata", problems)
     meta = ModelMetadata(name=args.name, description=args.description, version=args.version, author=args.author,

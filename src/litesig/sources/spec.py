@@ -239,7 +239,7 @@ _METADATA_TEXT = ("name", "description", "version", "author", "license", "color_
 
 def _parse_metadata(raw: Any, where: str, base: Path, problems: list[Problem]) -> Any:
     """[signatures.NAME.metadata]: what `litesig metadata` takes, as keys (labels: a file relative to the spec)."""
-    from ..tflite.metadata import COLOR_SPACES, ModelMetadata
+    from ..tflite.metadata import COLOR_SPACES, ModelMetadata, parse_labels
 
     if not isinstance(raw, Mapping):
         problems.append(Problem(where, "expected a table (name, description, version, author, license, mean, std, "
@@ -273,13 +273,12 @@ def _parse_metadata(raw: Any, where: str, base: Path, problems: list[Problem]) -
 
         path = base / raw["labels"]
         try:
-            lines = read_text(path, max_text_bytes(), "labels file").split("\n")
+            labels, why = parse_labels(read_text(path, max_text_bytes(), "labels file"))
         except (OSError, UnicodeDecodeError, LitesigError) as e:
             problems.append(Problem(f"{where}.labels", f"{path}: cannot read it as UTF-8 text ({e})"))
             return None
-        labels = tuple(line.rstrip("\r") for line in (lines[:-1] if lines and lines[-1] == "" else lines))
-        if not labels or any(not label.strip() for label in labels):
-            problems.append(Problem(f"{where}.labels", f"{path}: one non-empty label per line"))
+        if why:
+            problems.append(Problem(f"{where}.labels", f"{path}: {why}"))
             return None
     return ModelMetadata(name=raw.get("name"), description=raw.get("description"), version=raw.get("version"),
                          author=raw.get("author"), license=raw.get("license"), mean=numbers["mean"], std=numbers["std"],

@@ -62,6 +62,16 @@ class MetadataResult:
     notes: list[str] = field(default_factory=list)
 
 
+def parse_labels(text: str) -> tuple[tuple[str, ...], str | None]:
+    """A labels file's lines (a final newline ends the last one; CRLF allowed): the labels, or why they are not."""
+    lines = text.split("\n")
+    labels = tuple(line.rstrip("\r") for line in (lines[:-1] if lines[-1] == "" else lines))
+    empty = next((i + 1 for i, label in enumerate(labels) if not label.strip()), None)
+    if not labels or empty is not None:
+        return (), f"one non-empty label per line (line {empty or 1} is empty)"
+    return labels, None
+
+
 def write_metadata(model: str | os.PathLike[str], output: str | os.PathLike[str], meta: ModelMetadata, *,
                    force: bool = False) -> MetadataResult:
     """Write `model` with TFLite Model Metadata (and labels) to `output`; the graph, weights and signatures unchanged.
