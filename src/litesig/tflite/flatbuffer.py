@@ -15,12 +15,15 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .._io import open_regular, unreadable
 from ..errors import NotATFLiteModel
 
+T = TypeVar("T")
 FILE_IDENTIFIER = b"TFL3"
 # More elements than this in one vector is not a model, it is an attack (or a corrupt length).
 MAX_ELEMENTS = 5_000_000
@@ -271,19 +274,23 @@ def read_model(model: str | os.PathLike[str] | bytes | bytearray | memoryview) -
     if isinstance(model, (bytes, bytearray, memoryview)):
         return parse(memoryview(model).cast("B") if isinstance(model, memoryview) else model)
     path = Path(model)
+    return _mapped(path, str(path), parse)
+
+
+def _mapped(path: Path, shown: str, use: Callable[[Any], T]) -> T:
+    """`use` applied to the file memory-mapped (b"" when it is empty); errors become NotATFLiteModel starting with `shown`."""
     try:
         f = open_regular(path, NotATFLiteModel, what=".tflite file")  # refuses FIFOs and devices before reading
     except OSError as e:
         raise unreadable(path, e, NotATFLiteModel) from None
     try:
         with f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                return parse(b"")
+            if os.fstat(f.fileno()).st_size == 0:
+                return use(b"")
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                return parse(mm)
+                return use(mm)
     except NotATFLiteModel as e:
-        raise NotATFLiteModel(f"{path}: {e}") from None
+        raise NotATFLiteModel(f"{shown}: {e}") from None
     except OSError as e:
         raise unreadable(path, e, NotATFLiteModel) from None
 
@@ -306,25 +313,14 @@ def load(model: str | os.PathLike[str] | bytes | bytearray | memoryview, name: s
             return content, parse(content)
         except NotATFLiteModel as e:
             raise NotATFLiteModel(f"{shown}: {e}") from None
-    path = Path(model)
-    try:
-        f = open_regular(path, NotATFLiteModel, what=".tflite file")
-    except OSError as e:
-        raise unreadable(path, e, NotATFLiteModel) from None
-    try:
-        with f:
-            if os.fstat(f.fileno()).st_size == 0:
-                parse(b"")
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                parsed = parse(mm)
-                why = tail_problem(parsed)
-                if why:
-                    raise NotATFLiteModel(why)
-                return bytes(mm), parsed
-    except NotATFLiteModel as e:
-        raise NotATFLiteModel(f"{shown}: {e}") from None
-    except OSError as e:
-        raise unreadable(path, e, NotATFLiteModel) from None
+    def checked(data: Any) -> tuple[bytes, Model]:
+        parsed = parse(data)  # touches only the structure of a mapped file
+        why = tail_problem(parsed)
+        if why:
+            raise NotATFLiteModel(why)
+        return bytes(data), parsed  # read whole only now
+
+    return _mapped(Path(model), shown, checked)
 
 
 def tail_problem(model: Model) -> str | None:
