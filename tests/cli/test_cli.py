@@ -110,6 +110,27 @@ def test_python_m_litesig_and_inspect_never_imports_tensorflow(seed_spec, tmp_pa
     assert proc.returncode == 0 and "litesig" in proc.stdout
 
 
+def test_the_console_script_skips_tensorflows_teardown_but_nothing_else(seed_spec, tmp_path):
+    """After TensorFlow was imported, `litesig` ends with os._exit (saves ~0.7 s): its output must still be whole,
+    its exit code kept, its temporary folders removed, and its progress lines on stderr."""
+    import os
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = tmp_path / "m.tflite"
+    proc = subprocess.run([sys.executable, "-m", "litesig", "convert", str(seed_spec("float16")), "-o", str(out), "--json"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["verification"]["passed"]  # a pipe is block-buffered: flushed before the exit
+    assert "Verifying the result" in proc.stderr
+    assert list(temp.iterdir()) == []
+    proc = subprocess.run([sys.executable, "-m", "litesig", "convert", str(tmp_path / "model_a.keras"), "-o", str(tmp_path / "a.tflite"),
+                           "--output-names", "y1,y2"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2 and "2 names for 1 outputs" in proc.stderr  # refused after TensorFlow loaded the model
+    assert not (tmp_path / "a.tflite").exists() and list(temp.iterdir()) == []
+
+
 def test_import_litesig_is_light():
     proc = subprocess.run([sys.executable, "-c", "import sys, litesig; print(sorted(m for m in ('tensorflow','numpy','rich') if m in sys.modules))"],
                           capture_output=True, text=True)

@@ -1,5 +1,5 @@
-"""The command line: the only package that prints or exits (`litesig = litesig.cli:main`)."""
+"""The command line: the only package that prints or exits (`litesig = litesig.cli:entry`)."""
 
-from .main import main
+from .main import entry, main
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]

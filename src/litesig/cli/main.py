@@ -39,6 +39,30 @@ def main(argv: Sequence[str] | None = None, prog: str = "litesig") -> int:
         return 130
 
 
+def entry() -> NoReturn:
+    """The `litesig` console script and `python -m litesig`: run, then leave.
+
+    After TensorFlow was imported (convert, verify against a source), the interpreter's normal
+    shutdown spends ~0.7 s destroying TensorFlow's modules, which nothing needs: the output is
+    written, closed and renamed by then. So exit hooks run (temporary folders, logging, worker
+    pools), the standard streams are flushed, and the process ends without that teardown.
+    """
+    import sys
+
+    code = main()
+    if "tensorflow" not in sys.modules:
+        raise SystemExit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can reach it
+            pass
+    os._exit(code)
+
+
 _SYNONYMS = {"fp16": "float16", "half": "float16", "f16": "float16", "fp32": "none", "float32": "none", "dynamic": "dynamic-int8",
              "int8-dynamic": "dynamic-int8", "full-int8": "int8", "int4": "weight-only-int4", "js": "web", "webgpu": "web-gpu"}
 
