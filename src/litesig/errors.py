@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 def clip(text: str, limit: int = 100) -> str:
@@ -34,8 +34,7 @@ class LitesigError(Exception):
     exit_code = 2
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One problem found in an input, located by a key path such as `signatures.encode.inputs.x`."""
 
     where: str

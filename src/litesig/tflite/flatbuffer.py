@@ -16,9 +16,8 @@ import mmap
 import os
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from .._io import open_regular, unreadable
 from ..errors import NotATFLiteModel
@@ -153,11 +152,11 @@ def _string_at(buf: _Buf, pos: int, what: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# What the reader returns: plain frozen dataclasses, indices as stored in the file.
+# What the reader returns: named tuples (immutable, and ~0.7 ms cheaper each to define than a dataclass, at every
+# start of inspect and rename), indices as stored in the file. The *_field positions say where to patch a value.
 
 
-@dataclass(frozen=True)
-class Quantization:
+class Quantization(NamedTuple):
     scale: tuple[float, ...]  # empty for blockwise quantization (its scales live in another tensor)
     zero_point: tuple[int, ...]
     quantized_dimension: int = 0
@@ -165,8 +164,7 @@ class Quantization:
     block_size: int = 0  # blockwise only
 
 
-@dataclass(frozen=True)
-class Tensor:
+class Tensor(NamedTuple):
     name: str
     type: int
     shape: tuple[int, ...]
@@ -174,7 +172,7 @@ class Tensor:
     buffer: int
     quantization: Quantization | None
     is_variable: bool = False
-    name_field: int = field(default=0, compare=False, repr=False)  # where the name's uoffset lives
+    name_field: int = 0  # where the name's uoffset lives
 
     @property
     def dims(self) -> tuple[int, ...]:
@@ -182,26 +180,23 @@ class Tensor:
         return self.shape_signature if self.shape_signature is not None else self.shape
 
 
-@dataclass(frozen=True)
-class Operator:
+class Operator(NamedTuple):
     opcode_index: int
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     large_custom_options_offset: int = 0  # > 1: custom options at this file offset (models over 2 GB)
-    large_custom_options_field: int = field(default=0, compare=False, repr=False)  # where that offset lives
+    large_custom_options_field: int = 0  # where that offset lives
     subgraph_refs: tuple[int, ...] = ()  # subgraphs an IF, WHILE or CALL_ONCE runs (from its options)
 
 
-@dataclass(frozen=True)
-class OperatorCode:
+class OperatorCode(NamedTuple):
     builtin_code: int  # effective code: max(deprecated_builtin_code, builtin_code field), as LiteRT's GetBuiltinCode
     custom_code: str | None
     version: int  # the op's version; the runtime must have a kernel registered for (op, version)
     deprecated_builtin_code: int = 0  # the int8 field that schema v3 files carry (127 = "look at builtin_code")
 
 
-@dataclass(frozen=True)
-class SubGraph:
+class SubGraph(NamedTuple):
     name: str
     tensors: tuple[Tensor, ...]
     inputs: tuple[int, ...]
@@ -209,45 +204,40 @@ class SubGraph:
     operators: tuple[Operator, ...]
 
 
-@dataclass(frozen=True)
-class Buffer:
+class Buffer(NamedTuple):
     """Where a buffer's bytes are: inside the flatbuffer (data_pos) or after it (offset)."""
 
     data_pos: int
     data_size: int
     offset: int = 0  # > 1: bytes live at this file offset (models over 2 GB)
     size: int = 0
-    offset_field: int = field(default=0, compare=False, repr=False)  # where that offset lives
+    offset_field: int = 0  # where that offset lives
 
     @property
     def nbytes(self) -> int:
         return self.size if self.offset > 1 else self.data_size
 
 
-@dataclass(frozen=True)
-class TensorMap:
+class TensorMap(NamedTuple):
     name: str
     tensor_index: int
-    name_field: int = field(default=0, compare=False, repr=False)
+    name_field: int = 0
 
 
-@dataclass(frozen=True)
-class SignatureDef:
+class SignatureDef(NamedTuple):
     key: str
     subgraph_index: int
     inputs: tuple[TensorMap, ...]
     outputs: tuple[TensorMap, ...]
-    key_field: int = field(default=0, compare=False, repr=False)
+    key_field: int = 0
 
 
-@dataclass(frozen=True)
-class Metadata:
+class Metadata(NamedTuple):
     name: str
     buffer: int
 
 
-@dataclass(frozen=True)
-class Model:
+class Model(NamedTuple):
     """The structure of a .tflite file (no weight bytes)."""
 
     size: int
@@ -258,8 +248,8 @@ class Model:
     buffers: tuple[Buffer, ...]
     metadata: tuple[Metadata, ...]
     signatures: tuple[SignatureDef, ...]
-    root: int = field(default=0, compare=False, repr=False)  # position of the Model table
-    extent: int = field(default=0, compare=False, repr=False)  # where the last table, vector, string or buffer read ends
+    root: int = 0  # position of the Model table
+    extent: int = 0  # where the last table, vector, string or buffer read ends
 
 
 # ---------------------------------------------------------------------------------------------

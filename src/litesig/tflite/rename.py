@@ -14,11 +14,12 @@ import os
 import struct
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import NamedTuple
 
 from . import flatbuffer as fb
-from ._patch import absolute_offsets, check_written, copy_range
+from ._patch import absolute_offsets, check_written, copy_range, reserve
 from .validate import validate
 from .._io import check_writable, write_atomic
 from .._names import generic_io_name, name_problem
@@ -27,18 +28,16 @@ from ..errors import InvalidInput, LitesigError, Problem, did_you_mean, listing
 _ALIGN_EXTERNAL = 64  # keep weights stored outside the flatbuffer as aligned as the converter left them
 
 
-@dataclass(frozen=True)
-class RenamePlan:
+class RenamePlan(NamedTuple):
     """What to rename. Keys of `inputs`/`outputs` are (signature, old name); the signature may be its old or new name."""
 
-    signatures: Mapping[str, str] = field(default_factory=dict)
-    inputs: Mapping[tuple[str | None, str], str] = field(default_factory=dict)
-    outputs: Mapping[tuple[str | None, str], str] = field(default_factory=dict)
+    signatures: Mapping[str, str] = MappingProxyType({})
+    inputs: Mapping[tuple[str | None, str], str] = MappingProxyType({})
+    outputs: Mapping[tuple[str | None, str], str] = MappingProxyType({})
     tensor_names: bool = False  # also rename the tensors behind inputs/outputs to "<signature>_<name>:0"
 
 
-@dataclass(frozen=True)
-class RenameResult:
+class RenameResult(NamedTuple):
     path: Path
     size_bytes: int
     changes: list[str]  # "signature serving_default -> classify", ...
@@ -213,10 +212,12 @@ def _write(source: Path, target: Path, m: fb.Model, patches: Mapping[int, str],
 
     def fill(tmp: Path) -> None:
         with open(source, "rb") as src, open(tmp, "r+b") as dst:  # the temp file is new and empty: no O_TRUNC, which makes ext4 flush at close
+            reserve(dst, size + len(blob))
             copy_range(src, dst, 0, insert_at)
             dst.write(blob)
             dst.flush()
             copy_range(src, dst, insert_at, size - insert_at)
+            dst.truncate()  # the file ends where the copy did, whatever was reserved
             for pos, rel in fields.items():
                 dst.seek(pos)
                 dst.write(struct.pack("<I", rel))
