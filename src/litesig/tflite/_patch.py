@@ -6,6 +6,7 @@ stored past the flatbuffer, and re-read what they wrote before it takes the targ
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,11 +29,30 @@ def check_written(path: Path, after: Mapping[str, Mapping[str, list[str]]], sour
                            f"structure); nothing was written")
 
 
+def reserve(dst: BinaryIO, size: int) -> None:
+    """Allocate the new file's blocks before writing it, where the file system can (posix_fallocate); its size is
+    then `size` at once, so write from the start and end with `dst.truncate()` at the last byte written.
+
+    A full disk is then refused at once, before 200 MB are copied. And on ext4, a file whose blocks are
+    allocated is not flushed when it replaces another (auto_da_alloc flushes delayed-allocation blocks):
+    replacing a 200 MB model took 140 ms in the rename(2) call alone. Durability is the same as cp's: the
+    kernel writes the data back as for any write; nothing here promises it reached the disk (no fsync).
+    """
+    if not hasattr(os, "posix_fallocate") or size <= 0:
+        return
+    try:
+        os.posix_fallocate(dst.fileno(), 0, size)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise  # write_atomic turns it into "cannot write ...: no space left"
+        # EOPNOTSUPP/EINVAL (tmpfs on old kernels, FUSE, NFS): copying allocates as it goes
+
+
 def copy_range(src: BinaryIO, dst: BinaryIO, offset: int, length: int) -> None:
-    """Copy `length` bytes from `offset` of src to the current end of dst: in the kernel where it can."""
+    """Copy `length` bytes from `offset` of src to dst at its position (then after them): in the kernel where it can."""
     dst.flush()
     done = 0
-    out_pos = dst.seek(0, os.SEEK_END)
+    out_pos = dst.tell()
     if hasattr(os, "copy_file_range"):
         try:
             while done < length:

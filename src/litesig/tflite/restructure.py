@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import flatbuffer as fb
-from ._patch import absolute_offsets, check_written, copy_range
+from ._patch import absolute_offsets, check_written, copy_range, reserve
 from .._io import write_atomic
 from ..errors import LitesigError
 
@@ -256,11 +256,13 @@ def set_signatures(
 
     def fill(tmp: Path) -> None:
         with open(source, "rb") as src, open(tmp, "r+b") as dst:  # the temp file is new and empty: no O_TRUNC, which makes ext4 flush at close
+            reserve(dst, size + shift)
             header = bytearray(src.read(8))
             struct.pack_into("<I", header, 0, root)
             dst.write(header)
             dst.write(block)
             copy_range(src, dst, 8, size - 8)
+            dst.truncate()  # the file ends where the copy did, whatever was reserved
             for pos, value in offsets:
                 dst.seek(pos + shift)
                 dst.write(struct.pack("<Q", value + shift))
