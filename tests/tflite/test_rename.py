@@ -74,9 +74,20 @@ def test_renamed_files_compute_bit_identical_outputs(files, name, tmp_path):
 def test_everything_but_the_names_is_byte_identical(files, name, tmp_path):
     src = files[name]
     signatures, inputs, outputs = rename_everything(src)
-    out = litesig.rename(src, tmp_path / "r.tflite", signatures=signatures, inputs=inputs, outputs=outputs, tensor_names=True).path
+    result = litesig.rename(src, tmp_path / "r.tflite", signatures=signatures, inputs=inputs, outputs=outputs, tensor_names=True)
+    out = result.path
     old, new = src.read_bytes(), out.read_bytes()
     assert new[: len(old)] != old and len(new) > len(old)
+    assert len(new) == result.size_bytes == out.stat().st_size
+    ends = []  # where each new string ends: the file ends with the last of them (blocks are reserved, none left over)
+    renamed = fb.read_model(out)
+    for s in renamed.signatures:
+        maps = (*s.inputs, *s.outputs)
+        tensors = (renamed.subgraphs[s.subgraph_index].tensors[tm.tensor_index].name_field for tm in maps)
+        for pos in (s.key_field, *(tm.name_field for tm in maps), *tensors):
+            at = pos + int.from_bytes(new[pos:pos + 4], "little")
+            ends.append(at + 4 + int.from_bytes(new[at:at + 4], "little") + 1)
+    assert 0 <= len(new) - max(ends) < 4
     changed = [i for i in range(len(old)) if old[i] != new[i]]
     m = fb.read_model(src)
     fields = {s.key_field for s in m.signatures} | {tm.name_field for s in m.signatures for tm in (*s.inputs, *s.outputs)}
