@@ -42,8 +42,6 @@ def add_verify(command: Command) -> None:
 
 
 def cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
-    from dataclasses import asdict
-
     from rich.markup import escape
 
     from ..verification.verify import verify
@@ -69,7 +67,7 @@ def cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
         runtime = inspect(args.model, target_runtime=target).runtime
     passed = report.passed and not (runtime and runtime.target_blockers)
     if ui.json_mode:
-        ui.print_json({**report.to_dict(), **({"runtime": asdict(runtime), "passed": passed} if runtime else {})})
+        ui.print_json({**report.to_dict(), **({"runtime": runtime.to_dict(), "passed": passed} if runtime else {})})
     else:
         from . import render
 

@@ -8,21 +8,19 @@ not a proof: `litesig verify --on` runs the file (the Interpreter, CompiledModel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 WEB_DTYPES = ("float32", "int32", "uint8")
 
 
-@dataclass(frozen=True)
-class AppRuntimeFit:
+class AppRuntimeFit(NamedTuple):
     """Whether one runtime can run one signature (or, for MediaPipe, the file), and if not, why and what to do."""
 
     runtime: str  # "gpu" (CompiledModel, GPU accelerator), "web" (LiteRT.js), "mediapipe" (MediaPipe Tasks)
     signature: str | None  # None: the file as a whole
     runs: bool
-    why: list[str] = field(default_factory=list)
+    why: Sequence[str] = ()
 
 
 def predict(signatures: dict[str, Any], *, subgraphs: int, flex_ops: list[str], custom_ops: list[str],

@@ -26,7 +26,7 @@ Source of the rules: google-ai-edge/LiteRT tflite/tools/versioning/op_version.cc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import flatbuffer as fb
 from .schema import BUILTIN_OPS
@@ -43,8 +43,7 @@ _INT16_3_INT8_2 = {"SOFTMAX", "MEAN", "MIRROR_PAD", "REDUCE_MAX", "REDUCE_MIN", 
                    "MAX_POOL_2D", "AVERAGE_POOL_2D", "TANH", "LOGISTIC", "CONCATENATION", "RELU", "PAD", "PADV2"}
 
 
-@dataclass(frozen=True)
-class KernelNeed:
+class KernelNeed(NamedTuple):
     """An operator whose tensors need more than its declared op version says.
 
     Attributes:
@@ -60,7 +59,7 @@ class KernelNeed:
     declared: int
     implied: int | None
     feature: str
-    count: int
+    count: int  # type: ignore[assignment]  # the record's field, in place of tuple.count
 
 
 def _t(sg: fb.SubGraph, op: fb.Operator, i: int, outputs: bool = False) -> fb.Tensor | None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from . import flatbuffer as fb
+from .._records import plain
 from .app_runtimes import AppRuntimeFit, predict
 from .schema import BUILTIN_OPS, TENSOR_TYPES
 from .runtime_compat import RuntimeRequirement, parse_target, requirement, runtime_warnings
@@ -26,8 +27,7 @@ _GENERIC = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class QuantInfo:
+class QuantInfo(NamedTuple):
     """Quantization of a tensor: one scale/zero point, or a per-axis summary."""
 
     scale: float | None
@@ -39,27 +39,24 @@ class QuantInfo:
     scale_max: float | None = None
 
 
-@dataclass(frozen=True)
-class TensorInfo:
+class TensorInfo(NamedTuple):
     name: str  # the signature's name for it
     dtype: str
     shape: list[int]  # dynamic dims as -1
     tensor: str  # the tensor's own name in the graph
-    index: int
+    index: int  # type: ignore[assignment]  # the record's field, in place of tuple.index
     quantization: QuantInfo | None
 
 
-@dataclass(frozen=True)
-class SignatureInfo:
+class SignatureInfo(NamedTuple):
     name: str
     subgraph: int
     inputs: dict[str, TensorInfo]
     outputs: dict[str, TensorInfo]
 
 
-@dataclass(frozen=True)
-class SubgraphInfo:
-    index: int
+class SubgraphInfo(NamedTuple):
+    index: int  # type: ignore[assignment]  # the record's field, in place of tuple.index
     name: str
     tensors: int
     operators: int
@@ -67,15 +64,13 @@ class SubgraphInfo:
     outputs: list[str]
 
 
-@dataclass(frozen=True)
-class Warning:  # noqa: A001 - the word users read
+class Warning(NamedTuple):  # noqa: A001 - the word users read
     code: str
     message: str
     fix: str
 
 
-@dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(NamedTuple):
     """Everything `litesig inspect` reports about a .tflite file."""
 
     path: str
@@ -95,26 +90,15 @@ class ModelInfo:
     precision_detail: Precision | None = None  # weights, activations and I/O types, as the file holds them
     model_name: str | None = None  # from TFLite Support metadata, where present
     model_description: str | None = None
-    warnings: list[Warning] = field(default_factory=list)
+    warnings: Sequence[Warning] = ()
     main_subgraph: SignatureInfo | None = None  # no signatures: subgraph 0's inputs/outputs in order (what --add-signature names)
     appended_bytes: int = 0  # after the model's last byte: associated files (a zip), padding or anything else
     runtime: RuntimeRequirement | None = None  # op versions, the minimum runtime, the converter's min_runtime_version
-    app_runtimes: list[AppRuntimeFit] = field(default_factory=list)  # predicted: what the GPU, the web, MediaPipe refuse
+    app_runtimes: Sequence[AppRuntimeFit] = ()  # predicted: what the GPU, the web, MediaPipe refuse
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract of `litesig inspect --json`."""
-        return _plain(self)  # dataclasses.asdict deep-copies element by element: 20 s for a 4M-dim shape
-
-
-def _plain(value: Any) -> Any:
-    """asdict, linear: lists of ints (shapes) are copied in one pass."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, (list, tuple)):
-        return list(value) if all(type(v) is int for v in value) else [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+        return plain(self)
 
 
 def inspect(model: str | os.PathLike[str] | bytes, *, target_runtime: str | None = None) -> ModelInfo:
@@ -173,13 +157,12 @@ def inspect(model: str | os.PathLike[str] | bytes, *, target_runtime: str | None
         main_subgraph=_main_subgraph(m) if not signatures and m.subgraphs else None,
         runtime=(runtime := requirement(m, model, target=target_runtime)),
     )
-    info = _with_warnings(info, m)
-    info.warnings.extend(Warning(code, message, fix) for code, message, fix in runtime_warnings(runtime))
+    warnings = _warnings(info, m) + [Warning(code, message, fix) for code, message, fix in runtime_warnings(runtime)]
     float_inputs = ([m.subgraphs[0].tensors[i].name for i in m.subgraphs[0].inputs if m.subgraphs[0].tensors[i].type in (0, 1)]
                     if m.subgraphs else [])
-    info.app_runtimes.extend(predict(signatures, subgraphs=len(m.subgraphs), flex_ops=info.flex_ops, custom_ops=info.custom_ops,
-                                     metadata=info.metadata, float_inputs=float_inputs, normalized=support.get("normalized")))
-    return info
+    fits = predict(signatures, subgraphs=len(m.subgraphs), flex_ops=info.flex_ops, custom_ops=info.custom_ops,
+                   metadata=info.metadata, float_inputs=float_inputs, normalized=support.get("normalized"))
+    return info._replace(warnings=warnings, app_runtimes=fits)
 
 
 def _main_subgraph(m: fb.Model) -> SignatureInfo:
@@ -251,8 +234,8 @@ def _support_metadata(model: str | os.PathLike[str] | bytes, m: fb.Model) -> dic
         return {}  # unreadable support metadata is not a reason to refuse the model
 
 
-def _with_warnings(info: ModelInfo, m: fb.Model) -> ModelInfo:
-    w = info.warnings
+def _warnings(info: ModelInfo, m: fb.Model) -> list[Warning]:
+    w: list[Warning] = []
     from .validate import problems_of
 
     refused = problems_of(m)  # what run/bench/verify/codegen would refuse before LiteRT sees the file
@@ -295,7 +278,7 @@ def _with_warnings(info: ModelInfo, m: fb.Model) -> ModelInfo:
         w.append(Warning("uninitialised_variables", "READ_VARIABLE/VAR_HANDLE ops and nothing that assigns them: the weights are read from "
                          "uninitialised memory (NaN or garbage outputs; the textbook tf.Module recipe on Keras 3 does this)",
                          "reconvert with litesig convert, which tracks the variables so the converter freezes them"))
-    return info
+    return w
 
 
 def _shape_warnings(w: list[Warning], where: str, shape: list[int]) -> None:

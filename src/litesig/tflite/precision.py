@@ -17,8 +17,7 @@ those facts and never says more than the file shows.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import flatbuffer as fb
 from .schema import BUILTIN_OPS, TENSOR_TYPES
@@ -33,8 +32,7 @@ _CONVERSIONS = {"QUANTIZE", "DEQUANTIZE"}
 MODES = ("int8", "int16", "dynamic-int4", "weight-only-int4", "dynamic-int8", "weight-only-int8", "float16", "none")
 
 
-@dataclass(frozen=True)
-class Precision:
+class Precision(NamedTuple):
     """The precision of each tensor kind, as the file holds it.
 
     Attributes:
@@ -59,7 +57,7 @@ class Precision:
     label: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: (value.copy() if isinstance(value, (dict, list)) else value) for name, value in self._asdict().items()}
 
 
 def looser(a: str, b: str) -> str:

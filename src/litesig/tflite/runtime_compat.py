@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
-from typing import Any
+from pathlib import Path
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from . import flatbuffer as fb
+from .._records import plain
 from .schema import BUILTIN_OPS
 from .kernel_needs import RULES_SOURCE, KernelNeed, kernel_needs
 from ..errors import ConversionFailed, InvalidInput, Problem
@@ -38,7 +39,8 @@ _RELEASE = re.compile(r"^\d{1,3}\.\d{1,3}(\.\d{1,3})?$")
 @lru_cache(maxsize=1)
 def registry() -> dict[str, Any]:
     """The op-version table shipped with litesig (see tools/gen_op_versions.py)."""
-    text = resources.files("litesig.tflite").joinpath("data/op_versions.json").read_text(encoding="utf-8")
+    # Beside this module, as setuptools installs package data (importlib.resources would add ~8 ms of imports to inspect)
+    text = (Path(__file__).parent / "data" / "op_versions.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
@@ -82,19 +84,17 @@ def first_release(op: str, version: int) -> str | None:
     return versions.get(str(version))
 
 
-@dataclass(frozen=True)
-class OpVersion:
+class OpVersion(NamedTuple):
     """One (op, version) the file uses."""
 
     op: str  # builtin name, or the custom code for custom and Flex ops
     version: int
     kind: str  # "builtin" | "custom" | "flex"
-    count: int  # operators in the file that use it
+    count: int  # type: ignore[assignment]  # operators in the file that use it (in place of tuple.count)
     first_release: str | None  # None: custom/Flex, or not in litesig's table
 
 
-@dataclass(frozen=True)
-class Blocker:
+class Blocker(NamedTuple):
     """An op version that a target runtime does not have, why the converter chose it, and what to do."""
 
     op: str
@@ -112,21 +112,25 @@ class Blocker:
         return f"{self.op} v{self.version} ({needs}): {self.cause}. Fix: {self.fix}"
 
 
-@dataclass(frozen=True)
-class RuntimeRequirement:
+class RuntimeRequirement(NamedTuple):
     """What runtime a file needs: every op version, the computed minimum, the converter's metadata."""
 
     ops: list[OpVersion]  # sorted by op, then version
     min_runtime: str | None  # the newest first_release over builtin ops and what their tensors need; None if it cannot be computed
     metadata_min_runtime: str | None  # the converter's `min_runtime_version` metadata, where present
     needs_registration: list[str]  # custom and Flex ops: the app must register them, whatever the version
-    unknown: list[str] = field(default_factory=list)  # builtin "OP vN" not in the table (newer than it, or bogus)
+    unknown: Sequence[str] = ()  # builtin "OP vN" not in the table (newer than it, or bogus)
     registry: str = ""
     baseline: str = BASELINE
     target: str | None = None  # the runtime asked for (--target-runtime), if any
-    target_blockers: list[Blocker] = field(default_factory=list)  # what that target lacks
+    target_blockers: Sequence[Blocker] = ()  # what that target lacks
     # operators whose tensors (int4, blockwise, int16/int8 activations) need more than their declared version says
-    understated: list[KernelNeed] = field(default_factory=list)
+    understated: Sequence[KernelNeed] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `runtime` object of inspect's and verify's --json."""
+        result: dict[str, Any] = plain(self)
+        return result
 
     @property
     def metadata_disagrees(self) -> bool:
@@ -191,7 +195,7 @@ def requirement(model: fb.Model, data: bytes | bytearray | memoryview | str | os
         understated=needs,
     )
     if target is not None:
-        req.target_blockers.extend(req.blockers(target, model))
+        req = req._replace(target_blockers=req.blockers(target, model))
     return req
 
 
