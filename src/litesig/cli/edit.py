@@ -60,6 +60,7 @@ def add_merge(command: Command) -> None:
 def cmd_rename(args: argparse.Namespace, ui: Ui) -> int:
     from ..tflite.rename import add_signature, load_rename_map, rename
 
+    ui.warm_up()  # the copy below runs in the kernel: rich's imports overlap it
     if args.add_signature:
         result = add_signature(args.model, args.output_file, name=args.add_signature, inputs=args.inputs, outputs=args.outputs,
                                in_place=args.in_place, force=args.force)

@@ -57,6 +57,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "litesig") -> int:
     except KeyboardInterrupt:
         ui.err.print("interrupted")
         return 130
+    finally:
+        ui.settle()
 
 
 def entry() -> NoReturn:
