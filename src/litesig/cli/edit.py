@@ -60,7 +60,6 @@ def add_merge(command: Command) -> None:
 def cmd_rename(args: argparse.Namespace, ui: Ui) -> int:
     from ..tflite.rename import add_signature, load_rename_map, rename
 
-    ui.warm_up()  # the copy below runs in the kernel: rich's imports overlap it
     if args.add_signature:
         result = add_signature(args.model, args.output_file, name=args.add_signature, inputs=args.inputs, outputs=args.outputs,
                                in_place=args.in_place, force=args.force)
@@ -80,7 +79,8 @@ def cmd_rename(args: argparse.Namespace, ui: Ui) -> int:
             inputs = {**plan.inputs, **inputs}
             outputs = {**plan.outputs, **outputs}
         result = rename(args.model, args.output_file, signatures=signatures, inputs=inputs, outputs=outputs,
-                        tensor_names=args.tensor_names, in_place=args.in_place, force=args.force)
+                        tensor_names=args.tensor_names, in_place=args.in_place, force=args.force,
+                        progress=lambda _step: ui.warm_up())  # the copy runs in the kernel: import rich meanwhile
     if ui.json_mode:
         ui.print_json({"path": str(result.path), "size_bytes": result.size_bytes, "changes": result.changes, "signatures": result.signatures})
         return 0

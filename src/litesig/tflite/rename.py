@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import struct
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
@@ -54,6 +54,7 @@ def rename(
     tensor_names: bool = False,
     in_place: bool = False,
     force: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> RenameResult:
     """Rename signature keys, input names and output names of a .tflite file.
 
@@ -64,6 +65,7 @@ def rename(
         inputs / outputs: {(signature, old name): new name}; signature may be the old or new key,
             or None when the file has one signature.
         tensor_names: also rename the tensors behind the renamed inputs/outputs.
+        progress: called with a step's description as it starts (the copy, which runs in the kernel).
 
     Raises:
         InvalidInput: unknown names, duplicates, invalid names (every problem listed); nothing written.
@@ -75,7 +77,7 @@ def rename(
     parsed = fb.read_model(source)
     validate(parsed, str(source))  # a file run would refuse is not renamed into one that looks fine
     patches, changes, after = _patches(parsed, plan, str(source))
-    size = _write(source, target, parsed, patches, after, replace=in_place or force)
+    size = _write(source, target, parsed, patches, after, replace=in_place or force, progress=progress)
     return RenameResult(target, size, changes + _in_place_note(source, in_place), after)
 
 
@@ -190,7 +192,8 @@ def _string(text: str) -> bytes:
 
 
 def _write(source: Path, target: Path, m: fb.Model, patches: Mapping[int, str],
-           after: Mapping[str, Mapping[str, list[str]]] | None = None, *, replace: bool = True) -> int:
+           after: Mapping[str, Mapping[str, list[str]]] | None = None, *, replace: bool = True,
+           progress: Callable[[str], None] | None = None) -> int:
     """Copy the file, append the new strings where they can go, and patch the offset fields."""
     external = sorted(b.offset for b in m.buffers if b.offset > 1)
     size = source.stat().st_size
@@ -213,6 +216,8 @@ def _write(source: Path, target: Path, m: fb.Model, patches: Mapping[int, str],
     def fill(tmp: Path) -> None:
         with open(source, "rb") as src, open(tmp, "r+b") as dst:  # the temp file is new and empty: no O_TRUNC, which makes ext4 flush at close
             reserve(dst, size + len(blob))
+            if progress is not None:
+                progress(f"Copying {size:,} bytes")
             copy_range(src, dst, 0, insert_at)
             dst.write(blob)
             dst.flush()
