@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -24,6 +23,8 @@ def did_you_mean(name: str, available: Iterable[str]) -> str:
     options = [a for a in available if len(a) <= 200] if len(name) <= 200 else []
     if not options or len(options) > 10_000:  # difflib is quadratic in length
         return ""
+    import difflib  # here: only a mistake needs it
+
     close = difflib.get_close_matches(name, options, n=1)
     return f" (did you mean {clip(close[0])!r}?)" if close else ""
 

@@ -13,7 +13,6 @@ and "-inf" (the convention verify's report already used).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any
@@ -61,6 +60,8 @@ def strict_json(data: Any) -> str:
     Indented for people, except documents over 1 MB (a 4M-dim shape), which stay compact: Python's
     indenting encoder is pure Python and takes a minute where the compact one takes a second.
     """
+    import json  # here: only --json runs need it
+
     try:
         compact = json.dumps(data, default=str, allow_nan=False, separators=(",", ":"))
     except ValueError:  # a NaN or an infinity somewhere
