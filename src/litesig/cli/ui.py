@@ -34,9 +34,9 @@ class Ui:
     def warm_up(self) -> None:
         """Import rich on another thread while the command works (not for --json, whose result needs none).
 
-        Its ~35 ms of imports then overlap work that leaves the interpreter free: rename's in-kernel
-        copy (a new 201 MB output: 0.16 s -> measured in bench/rename_speed.py), LiteRT loading a model.
-        Printing waits for it as for any import.
+        Called as work starts that leaves the interpreter free (rename's in-kernel copy), its ~35 ms of
+        imports overlap that work instead of following it. Called earlier, they compete with the work's
+        own Python and only delay it. Printing waits for the import as for any other.
         """
         if self.json_mode or "rich.console" in sys.modules:
             return
@@ -46,10 +46,13 @@ class Ui:
         self._warming.start()
 
     def settle(self) -> None:
-        """Wait for warm_up's thread: the command is over."""
+        """The command is over: wait for warm_up's thread, flush the private stderr copy."""
         if self._warming is not None:
             self._warming.join()
             self._warming = None
+        if self._err is not None:
+            with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can reach it
+                self._err.file.flush()
 
     @property
     def console(self) -> Any:
