@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) bench/inspect_speed.py
 	$(PY) bench/runtime_bench.py
 	$(PY) bench/rename_speed.py
+	$(PY) bench/convert_speed.py
 	$(PY) bench/batch_speed.py
 
 clean:
