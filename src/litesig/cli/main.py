@@ -75,7 +75,7 @@ def entry() -> NoReturn:
     import sys
 
     code = main()
-    atexit._run_exitfuncs()
+    atexit._run_exitfuncs()  # what the interpreter's own exit would run first; os._exit runs nothing
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

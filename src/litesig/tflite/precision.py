@@ -20,6 +20,7 @@ from collections import Counter
 from typing import Any, NamedTuple
 
 from . import flatbuffer as fb
+from .._records import plain
 from .schema import BUILTIN_OPS, TENSOR_TYPES
 
 # TensorType codes (schema.fbs)
@@ -57,7 +58,8 @@ class Precision(NamedTuple):
     label: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: (value.copy() if isinstance(value, (dict, list)) else value) for name, value in self._asdict().items()}
+        result: dict[str, Any] = plain(self)
+        return result
 
 
 def looser(a: str, b: str) -> str:
