@@ -45,7 +45,8 @@ def reserve(dst: BinaryIO, size: int) -> None:
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             raise  # write_atomic turns it into "cannot write ...: no space left"
-        # EOPNOTSUPP/EINVAL (tmpfs on old kernels, FUSE, NFS): copying allocates as it goes
+        # EOPNOTSUPP/EINVAL where neither the file system nor the C library's emulation (a byte written per block)
+        # can: copying allocates as it goes
 
 
 def copy_range(src: BinaryIO, dst: BinaryIO, offset: int, length: int) -> None:
