@@ -83,3 +83,14 @@ def test_batch_on_a_local_ray_instance_gives_the_same_files(models_dir, tmp_path
     import ray
 
     assert not ray.is_initialized()  # the batch shut its instance down
+
+
+def test_names_and_messages_from_a_manifest_reach_the_terminal_escaped(tmp_path, capsys):
+    """A job's name and its failure message (which names the manifest's paths) go through the one terminal escaper."""
+    (tmp_path / "zoo.toml").write_text('[[job]]\nname = "evil\\u001b[2J"\nmodel = "missing\\u001b]8;;http://x\\u0007.keras"\n'
+                                       'output = "out/\\u202egnp.tflite"\n')
+    assert main(["batch", str(tmp_path / "zoo.toml"), "--jobs", "1"]) == 1
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err
+    assert "\x1b" not in shown and "\u202e" not in shown and "\x07" not in shown, shown
+    assert "evil\\x1b[2J" in shown and "FAIL: 0 converted, 0 unchanged, 1 failed" in shown

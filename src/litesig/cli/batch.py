@@ -53,11 +53,12 @@ def cmd_batch(args: argparse.Namespace, ui: Ui) -> int:
     if ui.json_mode:
         ui.print_json({"manifest": str(manifest), "passed": not failed, "jobs": [asdict(o) for o in outcomes]})
         return 1 if failed else 0
-    from rich.markup import escape
     from rich.table import Table
 
+    from ._terminal import for_terminal as escape, message_for_terminal
+
     if not ui.quiet:
-        table = Table(title=f"batch {escape(str(manifest))}")
+        table = Table(title=f"batch {escape(manifest)}")
         for column in ("job", "output", "status", "seconds"):
             table.add_column(column)
         for o in outcomes:
@@ -65,7 +66,7 @@ def cmd_batch(args: argparse.Namespace, ui: Ui) -> int:
             table.add_row(escape(o.name), escape(o.output), f"[{colour}]{o.status}[/]", f"{o.seconds:.1f}" if o.seconds else "")
         ui.console.print(table)
         for o in failed:
-            ui.console.print(f"[red]{escape(o.name)}[/]: exit {o.exit_code}: {escape(o.message)}")
+            ui.console.print(f"[red]{escape(o.name)}[/]: exit {o.exit_code}: {message_for_terminal(o.message)}")
     counts = {s: sum(o.status == s for o in outcomes) for s in ("converted", "skipped", "failed")}
     ui.console.print(f"{'FAIL' if failed else 'PASS'}: {counts['converted']} converted, {counts['skipped']} unchanged, "
                      f"{counts['failed']} failed")

@@ -69,11 +69,11 @@ def cmd_metadata(args: argparse.Namespace, ui: Ui) -> int:
     if ui.json_mode:
         ui.print_json({**asdict(result), "path": str(result.path)})
         return 0
-    from rich.markup import escape
+    from ._terminal import for_terminal
 
     size = f"{result.size_bytes / 1e6:.2f} MB" if result.size_bytes >= 1e6 else f"{result.size_bytes / 1e3:.1f} kB"
-    ui.console.print(f"{escape(str(result.path))}: {size}; metadata for input {escape(result.input)!r}"
-                     f" and output {escape(result.output)!r} ({result.classes} classes{', labelled' if labels else ''})")
+    ui.console.print(f"{for_terminal(result.path)}: {size}; metadata for input {for_terminal(repr(result.input))}"
+                     f" and output {for_terminal(repr(result.output))} ({result.classes} classes{', labelled' if labels else ''})")
     for note in result.notes if not ui.quiet else ():
-        ui.console.print(f"note: {escape(note)}")
+        ui.console.print(f"note: {for_terminal(note, 2000)}")
     return 0

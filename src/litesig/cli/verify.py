@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._terminal import for_terminal
 from .ui import HELP_TARGET, Command, Ui, common, csv, parse_shapes
 
 
@@ -42,8 +43,6 @@ def add_verify(command: Command) -> None:
 
 
 def cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
-    from rich.markup import escape
-
     from ..verification.verify import verify
     from ..tflite.runtime_compat import parse_target
 
@@ -76,7 +75,7 @@ def cmd_verify(args: argparse.Namespace, ui: Ui) -> int:
         if runtime and not ui.quiet:
             render.runtime_requirement(ui.console, runtime)
             for b in runtime.target_blockers:
-                ui.console.print(f"[red]{escape(str(b))}[/]")
+                ui.console.print(f"[red]{for_terminal(b, 2000)}[/]")
         failing = len(report.failures()) + sum(len(o.failures()) for o in report.others)
         cannot = [o.runtime for o in report.others if o.unavailable]
         ui.console.print("[green]PASS[/]" if passed else f"[red]FAIL[/]: {failing} failing output(s)"
