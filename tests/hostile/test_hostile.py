@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.hostile.cases import CASES, tiny_model
+from tests.hostile.cases import CASES, ESC_NAME, tiny_model, tiny_object, to_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 HANG_S = 10.0  # a run longer than this is killed and counted as a hang
@@ -160,6 +160,28 @@ def test_every_command_on_every_hostile_file(hostile_dir, tmp_path):
         assert by_case[case][3] == 2, (case, by_case[case])
     kwargs = np.load(tmp_path / "name_python_kwargs" / "o.npz")
     assert kwargs.files == ["file"]  # np.savez(**outputs) used to drop or refuse it
+
+
+def test_metadata_keeps_the_rules_on_every_hostile_file(hostile_dir, tmp_path):
+    """`metadata` reads the same hostile files as every other command: the same rules. Image-shaped files with
+    hostile names (in the signature and the tensors, which metadata names) must be written, their names escaped."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for name, names in {"image_valid": ("x", "y"), "image_name_escapes": (ESC_NAME, "y\x1b[31m"),
+                        "image_name_markup": ("[/]", "[bold red]x[/]")}.items():
+        m = tiny_object(input_name=names[0], output_name=names[1], shape=[1, 2, 2, 3])
+        m.subgraphs[0].tensors[0].name, m.subgraphs[0].tensors[1].name = names
+        (images / f"{name}.tflite").write_bytes(to_bytes(m))
+    jobs = [{"argv": ["metadata", str(model), "-o", str(tmp_path / "out" / f"{model.stem}.tflite"), "--mean", "0", "--std", "255"],
+             "writes": str(tmp_path / "out" / f"{model.stem}.tflite"), "out": str(tmp_path / "job" / model.stem), "case": model.stem}
+            for model in sorted(hostile_dir.glob("*.tflite")) + sorted(images.glob("*.tflite"))]
+    results = drive(jobs)
+    failures = [f"{job['case']}: {why}" for job, r in zip(jobs, results) for why in check(job, r)]
+    assert not failures, "\n".join(failures[:40])
+    codes = {job["case"]: r["code"] for job, r in zip(jobs, results)}
+    assert {case: code for case, code in codes.items() if case.startswith("image_")} == dict.fromkeys(
+        ("image_name_escapes", "image_name_markup", "image_valid"), 0)
+    assert codes["valid"] == 2  # [1, 4] is no image: refused, with a message
 
 
 def _bomb(path: Path, declared_shape: tuple[int, ...]) -> None:
