@@ -144,7 +144,6 @@ def run_captured(argv: list[str], cwd: str) -> tuple[int, str, float]:
     """
     import contextlib
     import io
-    import os
     import time
 
     os.chdir(cwd)

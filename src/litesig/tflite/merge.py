@@ -24,7 +24,6 @@ from typing import Any
 
 from . import flatbuffer as fb
 from .validate import problems_of
-
 from .._names import generic_io_name, name_problem
 from ..errors import InvalidInput, LitesigError, Problem
 
